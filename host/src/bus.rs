@@ -1,0 +1,458 @@
+//! The MQTT client every part of the host talks through.
+//!
+//! A [`Bus`] is one connection to a broker (embedded or external). Parts of the
+//! host subscribe to topic filters and get a bounded channel of messages; one
+//! task polls the connection, reconnects with backoff and subscribes again.
+
+use bytes::Bytes;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
+};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Where the broker is and how to log in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// User name and password, if the broker wants them.
+    pub credentials: Option<(String, String)>,
+}
+
+impl fmt::Display for BrokerAddress {
+    /// Shows the address, never the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.credentials {
+            Some((user, _)) => write!(f, "mqtt://{user}:***@{}:{}", self.host, self.port),
+            None => write!(f, "mqtt://{}:{}", self.host, self.port),
+        }
+    }
+}
+
+impl fmt::Debug for BrokerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl BrokerAddress {
+    /// The broker at `host:port` with no login.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            credentials: None,
+        }
+    }
+
+    /// Reads `mqtt://[user:pass@]host[:port]`; a login missing from the URL is taken
+    /// from `COPPER_MQTT_USERNAME` / `COPPER_MQTT_PASSWORD` when they are set.
+    pub fn parse(text: &str) -> Result<Self, BusError> {
+        let bad = |why: &str| BusError::Url {
+            url: redact(text),
+            why: why.to_string(),
+        };
+        let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "mqtt" | "tcp") {
+            return Err(bad("the scheme must be mqtt:// (TLS is not supported yet)"));
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = url.port().unwrap_or(1883);
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let credentials = if !url.username().is_empty() {
+            Some((decode(url.username()), decode(url.password().unwrap_or(""))))
+        } else {
+            match (
+                std::env::var("COPPER_MQTT_USERNAME"),
+                std::env::var("COPPER_MQTT_PASSWORD"),
+            ) {
+                (Ok(user), Ok(pass)) => Some((user, pass)),
+                (Ok(user), Err(_)) => Some((user, String::new())),
+                _ => None,
+            }
+        };
+        Ok(Self {
+            host,
+            port,
+            credentials,
+        })
+    }
+}
+
+/// Hides the password of a URL given by a user before it is shown anywhere.
+fn redact(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => text.to_string(),
+    }
+}
+
+/// What can go wrong on the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// A broker URL that cannot be used.
+    #[error("bad broker URL `{url}`: {why}")]
+    Url {
+        /// The URL, password hidden.
+        url: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The first connection failed.
+    #[error("cannot connect to the MQTT broker at {address}")]
+    Connect {
+        /// Where.
+        address: BrokerAddress,
+        /// Why.
+        #[source]
+        source: Box<ConnectionError>,
+    },
+    /// The broker did not answer in time.
+    #[error("the MQTT broker at {0} did not answer within 10 s")]
+    ConnectTimeout(BrokerAddress),
+    /// A request could not be queued: the connection is closed.
+    #[error("the MQTT connection is closed")]
+    Client(#[from] rumqttc::ClientError),
+    /// The connection closed while a subscriber waited.
+    #[error("the MQTT connection closed")]
+    Disconnected,
+}
+
+/// A message received on a subscription.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The topic it was published on.
+    pub topic: String,
+    /// Its payload.
+    pub payload: Bytes,
+    /// True when the broker delivered it from its retained store.
+    pub retain: bool,
+}
+
+/// A message the broker publishes for us when the connection is lost.
+#[derive(Debug, Clone)]
+pub struct Will {
+    /// Topic.
+    pub topic: String,
+    /// Payload.
+    pub payload: String,
+}
+
+struct Route {
+    id: u64,
+    filter: String,
+    tx: mpsc::Sender<Message>,
+}
+
+struct Shared {
+    client: AsyncClient,
+    routes: std::sync::Mutex<Vec<Route>>,
+    next_id: AtomicU64,
+    dropped: AtomicU64,
+    address: BrokerAddress,
+    poller: AsyncMutex<Option<JoinHandle<()>>>,
+}
+
+/// One connection to the broker, shared by clones.
+#[derive(Clone)]
+pub struct Bus {
+    shared: Arc<Shared>,
+}
+
+/// Messages matching one filter; unsubscribes when dropped.
+pub struct Subscription {
+    rx: mpsc::Receiver<Message>,
+    id: u64,
+    bus: Bus,
+}
+
+impl Subscription {
+    /// The next message; `None` once the bus is closed.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.bus.remove_route(self.id);
+    }
+}
+
+/// How many messages one subscription may hold before new ones are counted as dropped.
+const SUBSCRIPTION_CAPACITY: usize = 4096;
+
+/// Requests queued towards the connection before publishers wait.
+const REQUEST_CAPACITY: usize = 1024;
+
+/// True when `topic` matches `filter`, a shared subscription's `$share/<group>/` prefix ignored.
+fn filter_matches(topic: &str, filter: &str) -> bool {
+    let filter = match filter.strip_prefix("$share/") {
+        Some(rest) => rest.split_once('/').map_or(rest, |(_, f)| f),
+        None => filter,
+    };
+    rumqttc::matches(topic, filter)
+}
+
+impl Bus {
+    /// Connects as `client_id` and starts polling; returns once the broker accepted us.
+    pub async fn connect(
+        address: &BrokerAddress,
+        client_id: &str,
+        will: Option<Will>,
+        shutdown: CancellationToken,
+    ) -> Result<Bus, BusError> {
+        let mut options = MqttOptions::new(client_id, address.host.clone(), address.port);
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(64 << 20, 64 << 20);
+        options.set_clean_session(true);
+        options.set_inflight(1000);
+        if let Some((user, pass)) = &address.credentials {
+            options.set_credentials(user.clone(), pass.clone());
+        }
+        if let Some(will) = will {
+            options.set_last_will(LastWill::new(
+                will.topic,
+                will.payload,
+                QoS::AtLeastOnce,
+                true,
+            ));
+        }
+        let (client, eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+        let shared = Arc::new(Shared {
+            client,
+            routes: std::sync::Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            address: address.clone(),
+            poller: AsyncMutex::new(None),
+        });
+        let bus = Bus { shared };
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let handle = tokio::spawn(bus.clone().poll(eventloop, ready_tx, shutdown));
+        *bus.shared.poller.lock().await = Some(handle);
+        match tokio::time::timeout(Duration::from_secs(10), ready_rx).await {
+            Ok(Ok(Ok(()))) => Ok(bus),
+            Ok(Ok(Err(source))) => Err(BusError::Connect {
+                address: address.clone(),
+                source,
+            }),
+            Ok(Err(_)) | Err(_) => Err(BusError::ConnectTimeout(address.clone())),
+        }
+    }
+
+    /// The broker this bus is connected to.
+    pub fn address(&self) -> &BrokerAddress {
+        &self.shared.address
+    }
+
+    /// Messages dropped because a subscriber did not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    async fn poll(
+        self,
+        mut eventloop: EventLoop,
+        ready: oneshot::Sender<Result<(), ConnectionError>>,
+        shutdown: CancellationToken,
+    ) {
+        let mut ready = Some(ready);
+        let mut backoff = Duration::from_millis(100);
+        let mut closing = false;
+        loop {
+            let event = tokio::select! {
+                event = eventloop.poll() => event,
+                _ = shutdown.cancelled(), if !closing => {
+                    closing = true;
+                    let _ = self.shared.client.try_disconnect();
+                    continue;
+                }
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    backoff = Duration::from_millis(100);
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Ok(()));
+                    } else {
+                        tracing::info!(broker = %self.shared.address, "reconnected to the broker");
+                        self.resubscribe();
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => self.deliver(Message {
+                    topic: publish.topic,
+                    payload: publish.payload,
+                    retain: publish.retain,
+                }),
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    if closing {
+                        break;
+                    }
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Err(error));
+                        break;
+                    }
+                    tracing::warn!(broker = %self.shared.address, %error, "lost the broker; reconnecting in {backoff:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        // Dropping the routes closes every subscription channel.
+        self.shared.routes.lock().expect("routes lock").clear();
+    }
+
+    fn deliver(&self, message: Message) {
+        let routes = self.shared.routes.lock().expect("routes lock");
+        for route in routes
+            .iter()
+            .filter(|r| filter_matches(&message.topic, &r.filter))
+        {
+            if route.tx.try_send(message.clone()).is_err() && !route.tx.is_closed() {
+                let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(topic = %message.topic, filter = %route.filter, dropped, "subscriber is full; message dropped");
+            }
+        }
+    }
+
+    fn resubscribe(&self) {
+        let filters: Vec<String> = {
+            let routes = self.shared.routes.lock().expect("routes lock");
+            let mut filters: Vec<String> = routes.iter().map(|r| r.filter.clone()).collect();
+            filters.dedup();
+            filters
+        };
+        for filter in filters {
+            if let Err(error) = self
+                .shared
+                .client
+                .try_subscribe(filter.clone(), QoS::AtLeastOnce)
+            {
+                tracing::error!(%filter, %error, "cannot subscribe again after reconnecting");
+            }
+        }
+    }
+
+    /// Subscribes to `filter` (MQTT wildcards and `$share/<group>/` allowed).
+    pub async fn subscribe(&self, filter: &str) -> Result<Subscription, BusError> {
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        self.shared.routes.lock().expect("routes lock").push(Route {
+            id,
+            filter: filter.to_string(),
+            tx,
+        });
+        self.shared
+            .client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await?;
+        Ok(Subscription {
+            rx,
+            id,
+            bus: self.clone(),
+        })
+    }
+
+    fn remove_route(&self, id: u64) {
+        let mut routes = self.shared.routes.lock().expect("routes lock");
+        let Some(index) = routes.iter().position(|r| r.id == id) else {
+            return;
+        };
+        let route = routes.swap_remove(index);
+        if !routes.iter().any(|r| r.filter == route.filter) {
+            let _ = self.shared.client.try_unsubscribe(route.filter);
+        }
+    }
+
+    /// Publishes at least once.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Vec<u8>>,
+        retain: bool,
+    ) -> Result<(), BusError> {
+        self.shared
+            .client
+            .publish(topic, QoS::AtLeastOnce, retain, payload.into())
+            .await?;
+        Ok(())
+    }
+
+    /// Publishes at most once (progress and logs, where a loss does not matter).
+    pub async fn publish_lossy(
+        &self,
+        topic: &str,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<(), BusError> {
+        self.shared
+            .client
+            .publish(topic, QoS::AtMostOnce, false, payload.into())
+            .await?;
+        Ok(())
+    }
+
+    /// Sends what is queued, disconnects cleanly (no last will) and waits for the poller.
+    pub async fn close(&self) {
+        let _ = self.shared.client.disconnect().await;
+        if let Some(handle) = self.shared.poller.lock().await.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), handle).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let a = BrokerAddress::parse("mqtt://alice:s%40cret@broker.local:1884").unwrap();
+        assert_eq!(a.host, "broker.local");
+        assert_eq!(a.port, 1884);
+        assert_eq!(a.credentials, Some(("alice".into(), "s@cret".into())));
+        assert_eq!(a.to_string(), "mqtt://alice:***@broker.local:1884");
+        assert_eq!(BrokerAddress::parse("mqtt://127.0.0.1").unwrap().port, 1883);
+        let err = BrokerAddress::parse("http://u:pw@x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mqtt://") && !err.contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn shared_filters_match_their_topic() {
+        assert!(filter_matches(
+            "fetcher/fetch",
+            "$share/copper/fetcher/fetch"
+        ));
+        assert!(filter_matches("fetcher/fetch/finish", "fetcher/fetch/+"));
+        assert!(!filter_matches("fetcher/fetch/finish", "fetcher/fetch"));
+    }
+}

@@ -1,0 +1,381 @@
+//! The `copper-wasm` command: a thin layer over the library.
+//!
+//! Exit codes: 0 success; 1 a step or the called action failed; 2 bad usage, an
+//! invalid workflow or input; 3 the host could not do its job (broker,
+//! components, files); 130 interrupted.
+
+use crate::bus::BrokerAddress;
+use crate::host::{BrokerChoice, Host, HostConfig};
+use crate::protocol::{Object, Status};
+use crate::runner::{self, RequestError};
+use crate::workflow::{Workflow, parse_timeout};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Run workflows of actions over MQTT, answered by WASI components or any service on the broker.
+#[derive(Debug, Parser)]
+#[command(name = "copper-wasm", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More log output (-v: info, -vv: debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 a step failed, 2 invalid workflow or usage, 3 host error, 130 interrupted.";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a workflow: publish each action and wait for its finish.
+    Run {
+        /// The workflow file (YAML).
+        workflow: PathBuf,
+        #[command(flatten)]
+        host: HostArgs,
+        /// A service served by someone else on the broker (skips the check that it is `up`).
+        #[arg(long = "external", value_name = "SERVICE")]
+        external: Vec<String>,
+    },
+    /// Host the services on the broker until stopped (Ctrl-C), for any runner to drive.
+    Serve {
+        #[command(flatten)]
+        host: HostArgs,
+    },
+    /// List the services hosted here, their actions and schemas.
+    Services {
+        /// Also host this component file (repeatable).
+        #[arg(long = "component", value_name = "FILE")]
+        components: Vec<PathBuf>,
+        /// Print JSON, with the full schemas.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one action over the bus and print its finish payload.
+    Call {
+        /// The action topic, e.g. `markdown/build`.
+        topic: String,
+        /// The request fields, a JSON object.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Give up waiting after this long (e.g. `30s`).
+        #[arg(long)]
+        timeout: Option<String>,
+        #[command(flatten)]
+        host: HostArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct HostArgs {
+    /// Use this broker instead of the embedded one: mqtt://[user:pass@]host:port
+    /// (a login can also come from COPPER_MQTT_USERNAME / COPPER_MQTT_PASSWORD).
+    #[arg(long, env = "COPPER_BROKER", value_name = "URL")]
+    broker: Option<String>,
+    /// Where the embedded broker listens (run and call: any free loopback port; serve: 127.0.0.1:1883).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Cache folder: /fetch, /web, compiled components.
+    #[arg(long, default_value = ".copper", value_name = "DIR")]
+    cache: PathBuf,
+    /// Also host this component file (repeatable).
+    #[arg(long = "component", value_name = "FILE")]
+    components: Vec<PathBuf>,
+    /// Host no service here: act only as a client of the broker.
+    #[arg(long)]
+    no_local_services: bool,
+    /// Requests of one service running at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+}
+
+/// A failure with the exit code it deserves.
+#[derive(Debug)]
+struct Exit(u8);
+
+impl HostArgs {
+    fn config(&self, default_listen: SocketAddr) -> anyhow::Result<HostConfig> {
+        let broker = match &self.broker {
+            Some(url) => BrokerChoice::External(BrokerAddress::parse(url)?),
+            None => BrokerChoice::Embedded(self.listen.unwrap_or(default_listen)),
+        };
+        let mut config = HostConfig {
+            broker,
+            cache: self.cache.clone(),
+            components: self.components.clone(),
+            ..HostConfig::default()
+        };
+        config.scheduler.concurrency = self.concurrency.max(1);
+        if self.no_local_services {
+            config.builtins = false;
+            config.components.clear();
+        }
+        Ok(config)
+    }
+}
+
+fn init_logging(verbose: u8, serving: bool) {
+    let default = match (verbose, serving) {
+        // rumqttd reports every client that hangs up as an error: quiet unless asked.
+        (0, false) => "warn,rumqttd=off",
+        (0, true) | (1, _) => "info,rumqttd=off",
+        _ => "debug,rumqttd=info",
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, matches!(cli.command, Command::Serve { .. }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let code = error.downcast_ref::<Exit>().map_or(3, |e| e.0);
+            if error.downcast_ref::<Exit>().is_none() {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Prints an error chain once and leaves with `code`.
+fn fail(code: u8, error: impl std::fmt::Display) -> anyhow::Error {
+    eprintln!("error: {error:#}");
+    Exit(code).into()
+}
+
+const ANY_LOOPBACK_PORT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+const MQTT_LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1883);
+
+async fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Run {
+            workflow,
+            host,
+            external,
+        } => run(workflow, host, external).await,
+        Command::Serve { host } => serve(host).await,
+        Command::Services { components, json } => services(components, json).await,
+        Command::Call {
+            topic,
+            input,
+            timeout,
+            host,
+        } => call(topic, input, timeout, host).await,
+    }
+}
+
+async fn run(path: PathBuf, args: HostArgs, external: Vec<String>) -> anyhow::Result<u8> {
+    let workflow = Workflow::load(&path).map_err(|e| fail(2, e))?;
+    let config = args.config(ANY_LOOPBACK_PORT)?;
+    let remote_broker = matches!(config.broker, BrokerChoice::External(_));
+    let shutdown = CancellationToken::new();
+    let host = Host::start(config, shutdown.clone())
+        .await
+        .context("cannot start the host")?;
+    let bus = host
+        .connect(
+            &format!("copper-wasm-runner-{}", uuid::Uuid::new_v4().simple()),
+            Some(runner::runner_will()),
+        )
+        .await?;
+    let known = host.registry().topics();
+    let mut up = external;
+    if remote_broker || workflow.steps.iter().any(|s| !known.contains(&s.action)) {
+        up.extend(runner::services_up(&bus, Duration::from_millis(300)).await?);
+    }
+    if let Err(error) = workflow.check_actions(&known, &up) {
+        host.stop().await;
+        return Err(fail(2, error));
+    }
+    let mut progress = crate::progress::Progress::new(workflow.steps.len());
+    let outcome = tokio::select! {
+        report = runner::run(&workflow, &bus, |event| progress.show(event)) => Some(report?),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    bus.close().await;
+    host.stop().await;
+    match outcome {
+        Some(report) => {
+            crate::progress::print_summary(&report);
+            Ok(if report.success() { 0 } else { 1 })
+        }
+        None => {
+            eprintln!("interrupted");
+            Ok(130)
+        }
+    }
+}
+
+async fn serve(args: HostArgs) -> anyhow::Result<u8> {
+    let config = args.config(MQTT_LOOPBACK)?;
+    let shutdown = CancellationToken::new();
+    let host = Host::start(config, shutdown.clone())
+        .await
+        .context("cannot start the host")?;
+    let topics = host.registry().topics();
+    tracing::info!(broker = %host.address(), "serving {}", topics.join(", "));
+    eprintln!(
+        "serving {} on {} (Ctrl-C stops)",
+        topics.join(", "),
+        host.address()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    eprintln!("stopping");
+    host.stop().await;
+    Ok(0)
+}
+
+async fn services(components: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
+    let config = HostConfig {
+        components,
+        ..HostConfig::default()
+    };
+    let registry = crate::host::load_registry(&config)
+        .await
+        .context("cannot load the services")?;
+    let services: Vec<_> = registry.services().collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&services)?);
+        return Ok(0);
+    }
+    for service in services {
+        let caps = if service.capabilities.is_empty() {
+            "none".to_string()
+        } else {
+            service.capabilities.join(", ")
+        };
+        println!(
+            "{} {} (capabilities: {caps})",
+            service.name, service.version
+        );
+        for action in &service.actions {
+            println!("  {}  {}", service.topic(action), action.doc);
+            println!("      input:  {}", schema_fields(&action.input_schema));
+            println!("      output: {}", schema_fields(&action.output_schema));
+        }
+    }
+    Ok(0)
+}
+
+/// `resource*, path*, out`: a schema's properties, required ones starred.
+fn schema_fields(schema: &serde_json::Value) -> String {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let fields: Vec<String> = schema["properties"]
+        .as_object()
+        .map(|p| {
+            p.keys()
+                .map(|k| {
+                    if required.contains(&k.as_str()) {
+                        format!("{k}*")
+                    } else {
+                        k.clone()
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if fields.is_empty() {
+        "any object".into()
+    } else {
+        fields.join(", ")
+    }
+}
+
+async fn call(
+    topic: String,
+    input: String,
+    timeout: Option<String>,
+    args: HostArgs,
+) -> anyhow::Result<u8> {
+    if !crate::protocol::is_action_topic(&topic) {
+        return Err(fail(
+            2,
+            format!("`{topic}` is not an action topic `<service>/<action>`"),
+        ));
+    }
+    let fields: Object = match serde_json::from_str(&input) {
+        Ok(serde_json::Value::Object(map)) => map,
+        Ok(_) => return Err(fail(2, "--input must be a JSON object")),
+        Err(e) => return Err(fail(2, format!("--input is not JSON: {e}"))),
+    };
+    let wait = match timeout {
+        Some(text) => Some(
+            parse_timeout(&serde_json::Value::String(text))
+                .map_err(|e| fail(2, format!("--timeout {e}")))?,
+        ),
+        None => None,
+    };
+    let mut fields = fields;
+    fields
+        .entry("action")
+        .or_insert_with(|| serde_json::Value::from(topic.clone()));
+    let config = args.config(ANY_LOOPBACK_PORT)?;
+    let shutdown = CancellationToken::new();
+    let host = Host::start(config, shutdown.clone())
+        .await
+        .context("cannot start the host")?;
+    let bus = host
+        .connect(
+            &format!("copper-wasm-call-{}", uuid::Uuid::new_v4().simple()),
+            None,
+        )
+        .await?;
+    let answer = tokio::select! {
+        answer = runner::request(&bus, &topic, &fields, wait, |message| eprintln!("{topic}: {message}")) => Some(answer),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    bus.close().await;
+    host.stop().await;
+    match answer {
+        None => Ok(130),
+        Some(Ok(finish)) => {
+            let payload = serde_json::Value::Array(vec![serde_json::Value::Object(finish.entry)]);
+            println!("{}", serde_json::to_string_pretty(&payload)?);
+            Ok(if finish.status == Status::Success {
+                0
+            } else {
+                1
+            })
+        }
+        Some(Err(RequestError::Bus(error))) => Err(error.into()),
+        Some(Err(error)) => Err(fail(1, error)),
+    }
+}

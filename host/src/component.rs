@@ -1,0 +1,478 @@
+//! The component backend: WASI components on wasmtime, one fresh instance per request.
+//!
+//! A component is compiled once and the artifact cached on disk, keyed by the
+//! component's hash and the engine's configuration; instances come from an
+//! `InstancePre` and the pooling allocator. Each request gets its own store with
+//! an epoch deadline and a memory cap, so a component that loops or eats memory
+//! is stopped and the host keeps serving.
+
+use crate::capability::{self, KNOWN, MemoryCap, RequestState, ServiceEvent, git::GitConfig};
+use crate::protocol::Object;
+use crate::sandbox::Sandbox;
+use crate::service::{ActionInfo, Failure, FailureKind, ServiceInfo};
+use crate::wit::{self, GitPlugin, GitPluginPre};
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+/// How often the epoch advances: the granularity of deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Output a component may print per request before the rest is dropped.
+const MAX_OUTPUT: usize = 64 * 1024;
+
+/// Limits applied to every component.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest linear memory of one instance, in bytes.
+    pub memory: usize,
+    /// Instances alive at once, across all components.
+    pub instances: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: 256 << 20,
+            instances: 128,
+        }
+    }
+}
+
+/// Why a component cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Not a component, or compiled for something else.
+    #[error("not a loadable WebAssembly component")]
+    Compile(#[source] wasmtime::Error),
+    /// `describe` trapped or the instance could not be made.
+    #[error("its `describe` failed")]
+    Describe(#[source] wasmtime::Error),
+    /// `describe` gave something unusable.
+    #[error("its `describe` is not valid: {0}")]
+    Invalid(String),
+    /// It imports what the host does not grant it.
+    #[error(
+        "service `{service}` imports something the host does not grant it (capabilities declared: {declared:?})"
+    )]
+    Imports {
+        /// The service.
+        service: String,
+        /// What it declared.
+        declared: Vec<String>,
+        /// The linker's complaint.
+        #[source]
+        source: wasmtime::Error,
+    },
+    /// The cache folder cannot be used.
+    #[error("the compiled-component cache at {path} cannot be used")]
+    Cache {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The wasmtime engine shared by every component, with its epoch ticker.
+pub struct Runtime {
+    engine: Engine,
+    sandbox: Sandbox,
+    git: GitConfig,
+    limits: Limits,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    /// An engine with the pooling allocator and epoch interruption.
+    pub fn new(sandbox: Sandbox, git: GitConfig, limits: Limits) -> wasmtime::Result<Arc<Self>> {
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(limits.instances)
+            .total_core_instances(limits.instances * 4)
+            .total_memories(limits.instances * 2)
+            .total_tables(limits.instances * 4)
+            .max_memory_size(limits.memory);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .wasm_component_model(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        let engine = Engine::new(&config)?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let (ticking, stop) = (engine.clone(), stop_ticker.clone());
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })?;
+        Ok(Arc::new(Self {
+            engine,
+            sandbox,
+            git,
+            limits,
+            stop_ticker,
+        }))
+    }
+
+    /// The sandbox requests run in.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// Compiles (or takes from the cache) a component, asks it to describe itself,
+    /// and links what it declared.
+    pub async fn load(self: &Arc<Self>, bytes: &[u8]) -> Result<ComponentService, LoadError> {
+        let component = self.compile(bytes)?;
+        let info = self.describe(&component).await?;
+        let mut linker = capability::base_linker(&self.engine).map_err(LoadError::Compile)?;
+        capability::link_declared(&mut linker, &info.capabilities).map_err(LoadError::Compile)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(GitPluginPre::new)
+            .map_err(|source| LoadError::Imports {
+                service: info.name.clone(),
+                declared: info.capabilities.clone(),
+                source,
+            })?;
+        Ok(ComponentService {
+            runtime: self.clone(),
+            pre,
+            info,
+        })
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<Component, LoadError> {
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
+        let mut digest = Sha256::new();
+        digest.update(bytes);
+        digest.update(engine_hash.finish().to_le_bytes());
+        digest.update(env!("CARGO_PKG_VERSION"));
+        let key: String = digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let dir = self.sandbox.cache().join("compiled");
+        let path = dir.join(format!("{key}.cwasm"));
+        if path.exists() {
+            // SAFETY: the file was written by `precompile_component` of an engine with the
+            // same compatibility hash (it is in the key), renamed into place only when whole.
+            #[expect(
+                unsafe_code,
+                reason = "loading our own precompiled artifact is what makes the cache fast"
+            )]
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "recompiling a stale cached component")
+                }
+            }
+        }
+        let compiled = self
+            .engine
+            .precompile_component(bytes)
+            .map_err(LoadError::Compile)?;
+        let cache_error = |source| LoadError::Cache {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(cache_error)?;
+        let partial = dir.join(format!("{key}.{}.partial", std::process::id()));
+        std::fs::write(&partial, &compiled).map_err(cache_error)?;
+        std::fs::rename(&partial, &path).map_err(cache_error)?;
+        // SAFETY: `compiled` was produced just above by this engine.
+        #[expect(unsafe_code, reason = "deserializing what this engine just compiled")]
+        let component = unsafe { Component::deserialize(&self.engine, &compiled) };
+        component.map_err(LoadError::Compile)
+    }
+
+    fn store(
+        &self,
+        service: &str,
+        wasi: WasiCtxBuilder,
+        events: Option<mpsc::Sender<ServiceEvent>>,
+        scratch: Option<PathBuf>,
+    ) -> Store<RequestState> {
+        let mut wasi = wasi;
+        let state = RequestState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            memory: MemoryCap::new(self.limits.memory),
+            service: service.to_string(),
+            events,
+            scratch,
+            git: self.git.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store
+    }
+
+    async fn describe(&self, component: &Component) -> Result<ServiceInfo, LoadError> {
+        // Capabilities are not granted yet: the describing instance gets every host
+        // import (a clone is refused, having no /scratch) and traps for anything
+        // else, so that `load` can then say which import is not granted.
+        let mut linker = capability::base_linker(&self.engine).map_err(LoadError::Describe)?;
+        capability::link_declared(&mut linker, &[capability::GIT.to_string()])
+            .map_err(LoadError::Describe)?;
+        linker
+            .define_unknown_imports_as_traps(component)
+            .map_err(LoadError::Describe)?;
+        let mut store = self.store("describe", WasiCtxBuilder::new(), None, None);
+        store.set_epoch_deadline(ticks(Duration::from_secs(10)));
+        store.epoch_deadline_trap();
+        let bindings = GitPlugin::instantiate_async(&mut store, component, &linker)
+            .await
+            .map_err(LoadError::Describe)?;
+        let raw = bindings
+            .copper_service_service()
+            .call_describe(&mut store)
+            .await
+            .map_err(LoadError::Describe)?;
+        convert_info(raw)
+    }
+}
+
+fn ticks(timeout: Duration) -> u64 {
+    (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+}
+
+fn convert_info(raw: wit::ServiceInfo) -> Result<ServiceInfo, LoadError> {
+    if !crate::capability::host::is_safe_name(&raw.name) || raw.name.contains('.') {
+        return Err(LoadError::Invalid(format!(
+            "service name `{}` is not a plain name",
+            raw.name
+        )));
+    }
+    for capability in &raw.capabilities {
+        if !KNOWN.contains(&capability.as_str()) {
+            return Err(LoadError::Invalid(format!(
+                "service `{}` asks for capability `{capability}`; the host offers {KNOWN:?}",
+                raw.name
+            )));
+        }
+    }
+    let mut actions = Vec::new();
+    for action in raw.actions {
+        let topic = format!("{}/{}", raw.name, action.name);
+        if !crate::protocol::is_action_topic(&topic) {
+            return Err(LoadError::Invalid(format!(
+                "action `{topic}` is not a plain topic"
+            )));
+        }
+        let schema = |which: &str, text: &str| {
+            let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                LoadError::Invalid(format!("{which} schema of `{topic}` is not JSON: {e}"))
+            })?;
+            jsonschema::validator_for(&value).map_err(|e| {
+                LoadError::Invalid(format!(
+                    "{which} schema of `{topic}` is not a JSON Schema: {e}"
+                ))
+            })?;
+            Ok::<_, LoadError>(value)
+        };
+        actions.push(ActionInfo {
+            input_schema: schema("input", &action.input_schema)?,
+            output_schema: schema("output", &action.output_schema)?,
+            name: action.name,
+            doc: action.doc,
+        });
+    }
+    Ok(ServiceInfo {
+        name: raw.name,
+        version: raw.version,
+        actions,
+        capabilities: raw.capabilities,
+    })
+}
+
+/// A loaded component, ready to answer requests.
+pub struct ComponentService {
+    runtime: Arc<Runtime>,
+    pre: GitPluginPre<RequestState>,
+    info: ServiceInfo,
+}
+
+/// One request for a backend.
+#[derive(Debug)]
+pub struct Job<'a> {
+    /// Correlation id ("" when none).
+    pub id: &'a str,
+    /// The topic it came on.
+    pub topic: &'a str,
+    /// Its fields.
+    pub input: &'a Object,
+    /// Its deadline.
+    pub timeout: Duration,
+    /// Where progress and resources go.
+    pub events: mpsc::Sender<ServiceEvent>,
+}
+
+impl ComponentService {
+    /// What it said of itself.
+    pub fn info(&self) -> &ServiceInfo {
+        &self.info
+    }
+
+    fn wasi(&self, scratch: Option<&Path>) -> std::io::Result<WasiCtxBuilder> {
+        let sandbox = self.runtime.sandbox();
+        let io = |e: wasmtime::Error| std::io::Error::other(format!("{e:#}"));
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.allow_blocking_current_thread(true);
+        wasi.preopened_dir(sandbox.fetch_dir(), "/fetch", FsPerms::ReadWrite)
+            .map_err(io)?;
+        wasi.preopened_dir(sandbox.web_dir(), "/web", FsPerms::ReadWrite)
+            .map_err(io)?;
+        if let Some(scratch) = scratch {
+            wasi.preopened_dir(scratch, "/scratch", FsPerms::ReadWrite)
+                .map_err(io)?;
+        }
+        if self
+            .info
+            .capabilities
+            .iter()
+            .any(|c| c == capability::WORKSPACE)
+        {
+            wasi.preopened_dir(sandbox.workspace(), "/workspace", FsPerms::ReadOnly)
+                .map_err(io)?;
+        }
+        Ok(wasi)
+    }
+
+    /// Runs one request in a fresh instance; returns the result fields.
+    pub async fn handle(&self, job: Job<'_>) -> Result<Object, Failure> {
+        let failed = |message: String| Failure::new(FailureKind::Failed, message);
+        let scratch = if self.info.capabilities.iter().any(|c| c == capability::GIT) {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            Some(
+                self.runtime
+                    .sandbox()
+                    .scratch(&id)
+                    .map_err(|e| failed(format!("cannot make a scratch folder: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let mut wasi = self
+            .wasi(scratch.as_ref().map(|s| s.path()))
+            .map_err(|e| failed(format!("cannot open the sandbox folders: {e}")))?;
+        let (stdout, stderr) = (
+            MemoryOutputPipe::new(MAX_OUTPUT),
+            MemoryOutputPipe::new(MAX_OUTPUT),
+        );
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        let mut store = self.runtime.store(
+            &self.info.name,
+            wasi,
+            Some(job.events),
+            scratch.as_ref().map(|s| s.path().to_path_buf()),
+        );
+        store.set_epoch_deadline(ticks(job.timeout));
+        store.epoch_deadline_trap();
+        let request = wit::Request {
+            id: job.id.to_string(),
+            topic: job.topic.to_string(),
+            input: serde_json::Value::Object(job.input.clone()).to_string(),
+        };
+        // The epoch deadline stops guest code; this one also bounds time spent in host calls.
+        let outcome = tokio::time::timeout(job.timeout + Duration::from_secs(1), async {
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            bindings
+                .copper_service_service()
+                .call_handle(&mut store, &request)
+                .await
+        })
+        .await;
+        self.log_output(&stdout, "stdout");
+        self.log_output(&stderr, "stderr");
+        let timed_out = || {
+            Failure::new(
+                FailureKind::TimedOut,
+                format!(
+                    "stopped after its timeout of {}",
+                    humantime::format_duration(job.timeout)
+                ),
+            )
+        };
+        let text = match outcome {
+            Err(_) => return Err(timed_out()),
+            Ok(Err(trap)) => {
+                if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                    return Err(timed_out());
+                }
+                if store.data().memory.hit() {
+                    return Err(Failure::new(
+                        FailureKind::OutOfMemory,
+                        format!(
+                            "ran past its memory limit of {} MiB and was stopped",
+                            self.runtime.limits.memory >> 20
+                        ),
+                    ));
+                }
+                let reason = trap
+                    .downcast_ref::<Trap>()
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| format!("{trap:#}"));
+                let panic = String::from_utf8_lossy(&stderr.contents())
+                    .lines()
+                    .rev()
+                    .find(|l| l.contains("panicked"))
+                    .map(str::to_string);
+                return Err(Failure::new(
+                    FailureKind::Trapped,
+                    match panic {
+                        Some(panic) => format!("trapped ({reason}): {panic}"),
+                        None => format!("trapped: {reason}"),
+                    },
+                ));
+            }
+            Ok(Ok(Err(error))) => {
+                let kind = match error.kind {
+                    wit::ErrorKind::InvalidInput => FailureKind::InvalidInput,
+                    wit::ErrorKind::Failed => FailureKind::Failed,
+                };
+                return Err(Failure::new(kind, error.message));
+            }
+            Ok(Ok(Ok(text))) => text,
+        };
+        match serde_json::from_str(&text) {
+            Ok(serde_json::Value::Object(results)) => Ok(results),
+            _ => Err(failed(format!(
+                "service `{}` returned results that are not a JSON object",
+                self.info.name
+            ))),
+        }
+    }
+
+    fn log_output(&self, pipe: &MemoryOutputPipe, stream: &str) {
+        let contents = pipe.contents();
+        for line in String::from_utf8_lossy(&contents)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            tracing::info!(target: "component", service = %self.info.name, stream, "{line}");
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! copper-wasm runs workflows of actions addressed by MQTT topics, answered by
+//! WASI components, containers or any program on the broker.
+//!
+//! # Layout
+//! Data flows one way: workflow -> runner -> bus -> scheduler -> backend -> bus -> runner.
+//! - [`workflow`]: copper's YAML workflow, read and checked (file, line, field in every error).
+//! - [`runner`]: publishes each step and awaits its finish; [`progress`] shows it.
+//! - [`protocol`]: copper's topics and message shapes.
+//! - [`bus`]: the MQTT client; [`broker`]: the embedded broker.
+//! - [`scheduler`]: the registry of services, served on the bus with bounded concurrency.
+//! - [`service`]: what a service is, whatever runs it, and how a request fails.
+//! - [`component`]: the WASI component backend (wasmtime); [`wit`]: its bindings.
+//! - [`capability`]: what the host grants components (log/progress/resources, git, workspace);
+//!   [`sandbox`]: the folders a request sees.
+//! - [`builtin`]: the components built into the binary; [`host`]: everything wired together.
+//! - [`cli`]: the `copper-wasm` command.
+
+#![deny(unsafe_code)]
+
+pub mod broker;
+pub mod builtin;
+pub mod bus;
+pub mod capability;
+pub mod cli;
+pub mod component;
+pub mod host;
+pub mod progress;
+pub mod protocol;
+pub mod runner;
+pub mod sandbox;
+pub mod scheduler;
+pub mod service;
+pub mod wit;
+pub mod workflow;
+
+pub use host::{BrokerChoice, Host, HostConfig, HostError};
+pub use workflow::{Workflow, WorkflowError};

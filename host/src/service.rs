@@ -1,0 +1,117 @@
+//! What a service is, whatever runs it: its actions with their schemas, and how a request fails.
+
+use serde_json::Value;
+use std::fmt;
+
+/// A service and the actions it answers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServiceInfo {
+    /// Name: the first topic level.
+    pub name: String,
+    /// Version of the plugin or image.
+    pub version: String,
+    /// Its actions.
+    pub actions: Vec<ActionInfo>,
+    /// Host capabilities it was granted.
+    pub capabilities: Vec<String>,
+}
+
+/// One action of a service.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ActionInfo {
+    /// The topic suffix.
+    pub name: String,
+    /// What it does, in one line.
+    pub doc: String,
+    /// JSON Schema of its input.
+    pub input_schema: Value,
+    /// JSON Schema of its results.
+    pub output_schema: Value,
+}
+
+impl ServiceInfo {
+    /// The topic of one of its actions.
+    pub fn topic(&self, action: &ActionInfo) -> String {
+        format!("{}/{}", self.name, action.name)
+    }
+
+    /// The topics of all its actions.
+    pub fn topics(&self) -> Vec<String> {
+        self.actions.iter().map(|a| self.topic(a)).collect()
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The input is wrong (bad JSON, fails the schema, refused by the service).
+    InvalidInput,
+    /// The service tried and failed.
+    Failed,
+    /// The component trapped (a panic, an illegal operation).
+    Trapped,
+    /// The request ran past its deadline and was stopped.
+    TimedOut,
+    /// The component ran past its memory limit.
+    OutOfMemory,
+    /// The service's queue was full.
+    Busy,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidInput => "invalid input",
+            Self::Failed => "failed",
+            Self::Trapped => "trapped",
+            Self::TimedOut => "timed out",
+            Self::OutOfMemory => "out of memory",
+            Self::Busy => "busy",
+        })
+    }
+}
+
+/// A failed request, as reported in its finish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct Failure {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// What happened.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of `kind`.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks `value` against a compiled schema; the error lists every violation with its field.
+pub fn check_schema(validator: &jsonschema::Validator, value: &Value) -> Result<(), String> {
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .take(8)
+        .map(|error| {
+            let path = error.instance_path().to_string();
+            if path.is_empty() {
+                error.to_string()
+            } else {
+                format!(
+                    "field `{}`: {error}",
+                    path.trim_start_matches('/').replace('/', ".")
+                )
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}

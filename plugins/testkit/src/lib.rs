@@ -1,0 +1,98 @@
+//! The `testkit` service, for tests and benchmarks only: `testkit/echo` returns
+//! its input, `testkit/fail` fails, `testkit/trap` panics, `testkit/spin` loops
+//! forever, `testkit/hog` allocates until memory runs out, `testkit/progress`
+//! reports progress and a resource.
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    wit_bindgen::generate!({ path: "../../wit", world: "plugin" });
+
+    use copper::service::host;
+    use copper::service::types::{ActionInfo, ErrorKind, Request, ServiceError, ServiceInfo};
+
+    struct Testkit;
+
+    const ACTIONS: [(&str, &str); 6] = [
+        ("echo", "Return the input fields as results"),
+        ("fail", "Fail with kind `failed`"),
+        ("trap", "Panic (a trap)"),
+        ("spin", "Loop forever (until the deadline)"),
+        ("hog", "Allocate memory until none is left"),
+        (
+            "progress",
+            "Report progress, then a resource named by `resource`",
+        ),
+    ];
+
+    impl exports::copper::service::service::Guest for Testkit {
+        fn describe() -> ServiceInfo {
+            ServiceInfo {
+                name: "testkit".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                actions: ACTIONS
+                    .iter()
+                    .map(|(name, doc)| ActionInfo {
+                        name: name.to_string(),
+                        doc: doc.to_string(),
+                        input_schema: r#"{"type":"object"}"#.into(),
+                        output_schema: r#"{"type":"object"}"#.into(),
+                    })
+                    .collect(),
+                capabilities: vec![],
+            }
+        }
+
+        fn handle(req: Request) -> Result<String, ServiceError> {
+            let action = req.topic.rsplit('/').next().unwrap_or_default();
+            match action {
+                "echo" => {
+                    let mut value: serde_json::Value =
+                        serde_json::from_str(&req.input).unwrap_or_default();
+                    if let Some(map) = value.as_object_mut() {
+                        map.remove("action");
+                        map.insert("echo_id".into(), req.id.into());
+                    }
+                    Ok(value.to_string())
+                }
+                "fail" => Err(ServiceError {
+                    kind: ErrorKind::Failed,
+                    message: "asked to fail".into(),
+                }),
+                "trap" => panic!("asked to trap"),
+                "spin" => {
+                    let mut n: u64 = 0;
+                    loop {
+                        n = std::hint::black_box(n.wrapping_add(1));
+                    }
+                }
+                "hog" => {
+                    let mut blocks: Vec<Vec<u8>> = Vec::new();
+                    loop {
+                        blocks.push(vec![1u8; 16 << 20]);
+                        std::hint::black_box(&blocks);
+                    }
+                }
+                "progress" => {
+                    host::progress("half way");
+                    let value: serde_json::Value =
+                        serde_json::from_str(&req.input).unwrap_or_default();
+                    let name = value
+                        .get("resource")
+                        .and_then(|r| r.as_str())
+                        .unwrap_or("testkit");
+                    host::announce_resource(name, &req.input).map_err(|message| ServiceError {
+                        kind: ErrorKind::InvalidInput,
+                        message,
+                    })?;
+                    Ok("{}".into())
+                }
+                other => Err(ServiceError {
+                    kind: ErrorKind::InvalidInput,
+                    message: format!("no action {other}"),
+                }),
+            }
+        }
+    }
+
+    export!(Testkit);
+}
