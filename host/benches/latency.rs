@@ -1,1 +1,174 @@
-fn main() {}
+//! Per-action latency through the embedded broker, against a bare MQTT echo
+//! measured in the same run, and the instantiate cost alone.
+//!
+//! `cargo bench -p copper-wasm --bench latency` (N=2000 by default, `BENCH_N` to change).
+
+use copper_wasm::bus::{Bus, Will};
+use copper_wasm::capability::git::GitConfig;
+use copper_wasm::component::{Job, Limits, Runtime};
+use copper_wasm::protocol::{Object, Status};
+use copper_wasm::sandbox::Sandbox;
+use copper_wasm::{BrokerChoice, Host, HostConfig, runner};
+use serde_json::json;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+    per_second: f64,
+}
+
+fn stats(mut samples: Vec<Duration>, total: Duration) -> Stats {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+        per_second: samples.len() as f64 / total.as_secs_f64(),
+    }
+}
+
+fn show(name: &str, s: &Stats) {
+    println!(
+        "{name:<44} p50 {:>8.3} ms  p99 {:>8.3} ms  {:>9.0} /s",
+        s.p50.as_secs_f64() * 1e3,
+        s.p99.as_secs_f64() * 1e3,
+        s.per_second
+    );
+}
+
+/// Sequential requests on `testkit/echo` through the whole host.
+async fn host_echo(bus: &Bus, n: usize) -> Stats {
+    let mut fields = Object::new();
+    fields.insert("action".into(), json!("testkit/echo"));
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        let finish = runner::request(
+            bus,
+            "testkit/echo",
+            &fields,
+            Some(Duration::from_secs(10)),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(finish.status, Status::Success);
+        samples.push(t.elapsed());
+    }
+    stats(samples, start.elapsed())
+}
+
+/// The floor: a bare MQTT echo (subscribe, publish back) on the same broker, same client code.
+async fn bare_echo(requester: &Bus, responder: Bus, n: usize) -> Stats {
+    let mut requests = responder.subscribe("bench/echo").await.unwrap();
+    tokio::spawn(async move {
+        while let Some(message) = requests.recv().await {
+            responder
+                .publish("bench/echo/finish", message.payload.to_vec(), false)
+                .await
+                .unwrap();
+        }
+    });
+    let mut replies = requester.subscribe("bench/echo/+").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        requester
+            .publish("bench/echo", format!("{{\"n\":{i}}}"), false)
+            .await
+            .unwrap();
+        replies.recv().await.unwrap();
+        samples.push(t.elapsed());
+    }
+    stats(samples, start.elapsed())
+}
+
+/// A fresh store + instance + `handle` call, no bus.
+async fn instantiate_only(n: usize, cache: &std::path::Path) -> Stats {
+    let sandbox = Sandbox::new(&cache.join("work"), cache).unwrap();
+    let runtime = Runtime::new(
+        sandbox,
+        cache.join("compiled"),
+        GitConfig::default(),
+        Limits::default(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(copper_wasm::builtin::TESTKIT_PATH).unwrap();
+    let component = runtime.load(&bytes).await.unwrap();
+    let input = Object::new();
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let (events, _rx) = tokio::sync::mpsc::channel(4);
+        let t = Instant::now();
+        let job = Job {
+            id: "",
+            topic: "testkit/echo",
+            input: &input,
+            timeout: Duration::from_secs(10),
+            events,
+        };
+        component.handle(job).await.unwrap();
+        samples.push(t.elapsed());
+    }
+    stats(samples, start.elapsed())
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let config = HostConfig {
+            broker: BrokerChoice::Embedded(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            cache: dir.path().join("cache"),
+            workspace: dir.path().to_path_buf(),
+            compiled_cache: dir.path().join("compiled"),
+            builtins: false,
+            components: vec![copper_wasm::builtin::TESTKIT_PATH.into()],
+            ..HostConfig::default()
+        };
+        let shutdown = CancellationToken::new();
+        let host = Host::start(config, shutdown.clone()).await.unwrap();
+        let requester = host.connect("bench-requester", None).await.unwrap();
+        let responder = host
+            .connect(
+                "bench-responder",
+                Some(Will {
+                    topic: "bench/status".into(),
+                    payload: "down".into(),
+                }),
+            )
+            .await
+            .unwrap();
+
+        // Warm up both paths.
+        host_echo(&requester, 200).await;
+        let bare = bare_echo(&requester, responder, n).await;
+        let full = host_echo(&requester, n).await;
+        let inst = instantiate_only(n, dir.path()).await;
+
+        println!("copper-wasm latency, {n} sequential actions, embedded broker on loopback");
+        show("bare MQTT echo (reference, same run)", &bare);
+        show("testkit/echo through the host", &full);
+        show("store + instantiate + handle (no bus)", &inst);
+        println!(
+            "ratio host/bare p50: {:.2}x   host overhead over bare MQTT p50: {:.3} ms",
+            full.p50.as_secs_f64() / bare.p50.as_secs_f64(),
+            (full.p50.as_secs_f64() - bare.p50.as_secs_f64()) * 1e3
+        );
+        host.stop().await;
+    });
+}

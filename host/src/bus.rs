@@ -258,7 +258,7 @@ impl Bus {
             Ok(Ok(Ok(()))) => Ok(bus),
             Ok(Ok(Err(source))) => Err(BusError::Connect {
                 address: address.clone(),
-                source,
+                source: Box::new(source),
             }),
             Ok(Err(_)) | Err(_) => Err(BusError::ConnectTimeout(address.clone())),
         }

@@ -29,6 +29,24 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Output a component may print per request before the rest is dropped.
 const MAX_OUTPUT: usize = 64 * 1024;
 
+/// The default folder of compiled components, shared by every project of the user:
+/// `$COPPER_COMPILED_CACHE`, else `$XDG_CACHE_HOME/copper-wasm/compiled`, else
+/// `~/.cache/copper-wasm/compiled`, else `.copper/compiled`.
+pub fn default_compiled_cache() -> PathBuf {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = env("COPPER_COMPILED_CACHE") {
+        return dir;
+    }
+    env("XDG_CACHE_HOME")
+        .or_else(|| env("HOME").map(|home| home.join(".cache")))
+        .map(|cache| cache.join("copper-wasm").join("compiled"))
+        .unwrap_or_else(|| PathBuf::from(".copper/compiled"))
+}
+
 /// Limits applied to every component.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -87,6 +105,7 @@ pub enum LoadError {
 pub struct Runtime {
     engine: Engine,
     sandbox: Sandbox,
+    compiled: PathBuf,
     git: GitConfig,
     limits: Limits,
     stop_ticker: Arc<AtomicBool>,
@@ -99,8 +118,14 @@ impl Drop for Runtime {
 }
 
 impl Runtime {
-    /// An engine with the pooling allocator and epoch interruption.
-    pub fn new(sandbox: Sandbox, git: GitConfig, limits: Limits) -> wasmtime::Result<Arc<Self>> {
+    /// An engine with the pooling allocator and epoch interruption; compiled
+    /// components are cached in the folder `compiled`.
+    pub fn new(
+        sandbox: Sandbox,
+        compiled: PathBuf,
+        git: GitConfig,
+        limits: Limits,
+    ) -> wasmtime::Result<Arc<Self>> {
         let mut pooling = PoolingAllocationConfig::default();
         pooling
             .total_component_instances(limits.instances)
@@ -127,6 +152,7 @@ impl Runtime {
         Ok(Arc::new(Self {
             engine,
             sandbox,
+            compiled,
             git,
             limits,
             stop_ticker,
@@ -174,7 +200,7 @@ impl Runtime {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let dir = self.sandbox.cache().join("compiled");
+        let dir = self.compiled.clone();
         let path = dir.join(format!("{key}.cwasm"));
         if path.exists() {
             // SAFETY: the file was written by `precompile_component` of an engine with the

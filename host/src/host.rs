@@ -4,7 +4,7 @@
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::bus::{BrokerAddress, Bus, BusError, Will};
 use crate::capability::git::GitConfig;
-use crate::component::{Limits, LoadError, Runtime};
+use crate::component::{Limits, LoadError, Runtime, default_compiled_cache};
 use crate::sandbox::Sandbox;
 use crate::scheduler::{self, DuplicateService, Registry, SchedulerConfig, Service, Serving};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -26,8 +26,10 @@ pub enum BrokerChoice {
 pub struct HostConfig {
     /// The broker.
     pub broker: BrokerChoice,
-    /// Where `/fetch`, `/web`, scratch folders and compiled components live.
+    /// Where `/fetch`, `/web` and scratch folders live.
     pub cache: PathBuf,
+    /// Where compiled components are cached (see [`default_compiled_cache`]).
+    pub compiled_cache: PathBuf,
     /// The folder served read-only at `/workspace`, and where local git paths start.
     pub workspace: PathBuf,
     /// Limits on components.
@@ -47,6 +49,7 @@ impl Default for HostConfig {
         Self {
             broker: BrokerChoice::Embedded(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             cache: PathBuf::from(".copper"),
+            compiled_cache: default_compiled_cache(),
             workspace: PathBuf::from("."),
             limits: Limits::default(),
             scheduler: SchedulerConfig::default(),
@@ -114,7 +117,13 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
         github_url: config.github_url.clone(),
         workspace: sandbox.workspace().to_path_buf(),
     };
-    let runtime = Runtime::new(sandbox, git, config.limits.clone()).map_err(HostError::Runtime)?;
+    let runtime = Runtime::new(
+        sandbox,
+        config.compiled_cache.clone(),
+        git,
+        config.limits.clone(),
+    )
+    .map_err(HostError::Runtime)?;
     let mut registry = Registry::new();
     if config.builtins {
         for (name, bytes) in crate::builtin::ALL {

@@ -1,1 +1,8 @@
-//! placeholder
+//! End-to-end tests of copper-wasm: the real binary, the embedded broker and
+//! mosquitto, the real components on wasmtime, git repositories served on loopback.
+
+mod cli;
+mod failures;
+mod protocol;
+mod support;
+mod website;

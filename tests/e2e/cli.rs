@@ -1,0 +1,196 @@
+//! The command line as a user meets it: the README's command, errors, listings.
+
+use crate::support::*;
+
+#[test]
+fn readme_main_command_builds_this_repositorys_docs() {
+    // The README's command is `cargo run -- run workflows/docs.yaml` from the repository root.
+    let root = repo_root();
+    let site = root.join(".copper/web/copper-wasm-docs");
+    let _ = std::fs::remove_dir_all(&site);
+    let out = output(copper(&root).args(["run", "workflows/docs.yaml"]));
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("fetcher/fetch") && out.stdout.contains("success"),
+        "{}",
+        out.stdout
+    );
+    let readme = std::fs::read_to_string(site.join("README.html")).expect("README.html built");
+    assert!(readme.contains("<h1>copper-wasm</h1>"), "{readme}");
+    assert!(
+        readme.contains("href=\"docs/architecture.html\""),
+        "links to docs are rewritten: {readme}"
+    );
+    let architecture =
+        std::fs::read_to_string(site.join("docs/architecture.html")).expect("docs built");
+    assert!(architecture.contains("scheduler"), "{architecture}");
+    assert!(
+        std::fs::read_to_string(site.join("index.html"))
+            .unwrap()
+            .contains("docs/protocol.html")
+    );
+}
+
+#[test]
+fn malformed_yaml_is_reported_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "- action: fetcher/fetch\n  filter: [content/*\n- action: markdown/build\n",
+    )
+    .unwrap();
+    let out = output(copper(dir.path()).args(["run", "broken.yaml"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let first = out.stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: broken.yaml:"), "{}", out.stderr);
+    let location: Vec<&str> = first
+        .trim_start_matches("error: broken.yaml:")
+        .splitn(3, ':')
+        .collect();
+    assert!(
+        location[0].parse::<u32>().is_ok() && location[1].parse::<u32>().is_ok(),
+        "line and column in `{first}`"
+    );
+    assert!(
+        !dir.path()
+            .join(".copper/fetch")
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false),
+        "nothing ran"
+    );
+}
+
+#[test]
+fn unknown_action_names_the_entry_its_line_and_the_known_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.yaml"),
+        "- action: fetcher/fetch\n  type: local\n  path: .\n  resource: r\n- action: markdown/biuld\n  path: /fetch/r\n",
+    )
+    .unwrap();
+    let out = output(copper(dir.path()).args(["run", "typo.yaml"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("typo.yaml:5: field `action`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("markdown/biuld") && out.stderr.contains("markdown/build"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !dir.path().join(".copper/fetch/r").exists(),
+        "nothing ran before the check"
+    );
+}
+
+#[test]
+fn a_missing_workflow_and_bad_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(copper(dir.path()).args(["run", "nope.yaml"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("nope.yaml") && out.stderr.contains("cannot read"),
+        "{}",
+        out.stderr
+    );
+    let out = output(copper(dir.path()).args(["call", "fetcher/fetch", "--input", "[1]"]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("JSON object"), "{}", out.stderr);
+    let out = output(copper(dir.path()).args([
+        "run",
+        "x.yaml",
+        "--broker",
+        "mqtt://me:hunter2@127.0.0.1:1",
+    ]));
+    assert_eq!(
+        out.code, 2,
+        "the workflow is checked before the broker is reached"
+    );
+    std::fs::write(dir.path().join("x.yaml"), "- action: a/b\n").unwrap();
+    let out = output(copper(dir.path()).args([
+        "run",
+        "x.yaml",
+        "--broker",
+        "mqtt://me:hunter2@127.0.0.1:1",
+    ]));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("mqtt://me:***@127.0.0.1:1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("hunter2"),
+        "the password never shows: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn services_lists_actions_and_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(copper(dir.path()).args(["services"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("fetcher/fetch") && out.stdout.contains("markdown/build"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("resource*"),
+        "required fields are marked: {}",
+        out.stdout
+    );
+    let out = output(copper(dir.path()).args(["services", "--json"]));
+    let services: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let fetcher = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "fetcher")
+        .unwrap();
+    assert_eq!(
+        fetcher["capabilities"],
+        serde_json::json!(["git", "workspace"])
+    );
+    assert_eq!(
+        fetcher["actions"][0]["input_schema"]["required"],
+        serde_json::json!(["resource"])
+    );
+}
+
+#[test]
+fn call_without_a_broker_hosts_the_services_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("notes")).unwrap();
+    std::fs::write(dir.path().join("notes/a.md"), "# A\n").unwrap();
+    let out = output(copper(dir.path()).args([
+        "call",
+        "fetcher/fetch",
+        "--input",
+        r#"{"type":"local","path":"notes","resource":"n"}"#,
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let finish: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(finish[0]["filtered_files"], serde_json::json!(1));
+    let out = output(copper(dir.path()).args([
+        "call",
+        "markdown/build",
+        "--input",
+        r#"{"resource":"n","path":"/nowhere"}"#,
+    ]));
+    assert_eq!(out.code, 1, "a failed action exits 1: {}", out.stdout);
+    assert!(
+        out.stdout.contains("\"status\": \"failed\""),
+        "{}",
+        out.stdout
+    );
+}

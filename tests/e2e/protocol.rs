@@ -1,0 +1,320 @@
+//! copper's protocol, spoken by clients and services that are not ours.
+
+use crate::support::*;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A plain MQTT client (rumqttc, nothing of ours) on a loopback broker.
+fn plain_client(port: u16, id: &str) -> (AsyncClient, rumqttc::EventLoop) {
+    let mut options = MqttOptions::new(id, "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    AsyncClient::new(options, 64)
+}
+
+/// The next publish on the event loop, within 60 s.
+async fn next_publish(events: &mut rumqttc::EventLoop) -> rumqttc::Publish {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Event::Incoming(Packet::Publish(publish)) =
+                events.poll().await.expect("broker connection")
+            {
+                return publish;
+            }
+        }
+    })
+    .await
+    .expect("a message within 60 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_mqtt_client_gets_copper_shaped_start_and_finish() {
+    let root = tempfile::tempdir().unwrap();
+    let (server, _work) = serve_astro_big_doc(root.path());
+    let github = server.github_url();
+    let (_serve, port) = serve(
+        root.path(),
+        &[],
+        &[("COPPER_GITHUB_URL", &github)],
+        &["fetcher", "markdown"],
+    )
+    .await;
+
+    let (client, mut events) = plain_client(port, "copper-runner-py");
+    client
+        .subscribe("fetcher/fetch/+", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    client
+        .subscribe("fetcher/resources/+", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    // copper's request: the workflow entry, nothing added.
+    let request = json!({
+        "action": "fetcher/fetch", "type": "github", "repository": "MicroWebStacks/astro-big-doc",
+        "ref": "main", "filter": "content/*", "resource": "test-website"
+    });
+    client
+        .publish(
+            "fetcher/fetch",
+            QoS::AtLeastOnce,
+            false,
+            request.to_string(),
+        )
+        .await
+        .unwrap();
+
+    let mut seen = std::collections::BTreeMap::new();
+    while seen.len() < 3 {
+        let publish = next_publish(&mut events).await;
+        seen.insert(
+            publish.topic.clone(),
+            serde_json::from_slice::<Value>(&publish.payload).unwrap(),
+        );
+    }
+    assert_eq!(
+        seen["fetcher/fetch/start"], request,
+        "start carries the request"
+    );
+    let finish = &seen["fetcher/fetch/finish"];
+    let entry = &finish.as_array().expect("finish is a list")[0];
+    for (key, value) in request.as_object().unwrap() {
+        assert_eq!(&entry[key], value, "the finish keeps the request's `{key}`");
+    }
+    assert_eq!(entry["path"], json!("/fetch/test-website"));
+    assert_eq!(entry["status"], json!("success"));
+    assert!(entry["total_files"].as_u64().unwrap() > entry["filtered_files"].as_u64().unwrap());
+    assert!(entry["filtered_files"].as_u64().unwrap() >= 70);
+    assert!(entry["size_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(
+        entry["size_text"].as_str().unwrap().contains("MB"),
+        "{entry}"
+    );
+    assert!(
+        entry["duration"].as_str().unwrap().starts_with("0:00:"),
+        "{entry}"
+    );
+    assert!(
+        entry["duration_text"].as_str().unwrap().ends_with("ms"),
+        "{entry}"
+    );
+    assert_eq!(entry["commit"].as_str().unwrap().len(), 40);
+    let resource = &seen["fetcher/resources/test-website"].as_array().unwrap()[0];
+    assert_eq!(resource["path"], json!("/fetch/test-website"));
+    assert!(
+        root.path()
+            .join(".copper/fetch/test-website/content/readme.md")
+            .exists()
+    );
+}
+
+/// A service written as copper's were: no correlation ids, `up` not retained, errors on
+/// `<service>/error` before the finish. It answers `greeter/hello` and counts requests.
+async fn copper_style_service(
+    port: u16,
+    ready: tokio::sync::oneshot::Sender<()>,
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let (client, mut events) = plain_client(port, "greeter-py");
+    client
+        .subscribe("greeter/hello", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    client
+        .publish("greeter/status", QoS::AtLeastOnce, false, "up")
+        .await
+        .unwrap();
+    let mut ready = Some(ready);
+    loop {
+        let event = match events.poll().await {
+            Ok(event) => event,
+            Err(_) => return,
+        };
+        match event {
+            Event::Incoming(Packet::SubAck(_)) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(());
+                }
+            }
+            Event::Incoming(Packet::Publish(publish)) if publish.topic == "greeter/hello" => {
+                served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let request: Value = serde_json::from_slice(&publish.payload).unwrap();
+                client
+                    .publish(
+                        "greeter/hello/start",
+                        QoS::AtLeastOnce,
+                        false,
+                        publish.payload.to_vec(),
+                    )
+                    .await
+                    .unwrap();
+                // A fresh entry, as a service that rebuilds it would send: no correlation id.
+                let mut entry = json!({"action": "greeter/hello", "name": request["name"]});
+                if request["name"] == json!("nobody") {
+                    let error = json!({"error": "nobody to greet"});
+                    client
+                        .publish("greeter/error", QoS::AtLeastOnce, false, error.to_string())
+                        .await
+                        .unwrap();
+                } else {
+                    entry["greeting"] =
+                        json!(format!("hello {}", request["name"].as_str().unwrap_or("?")));
+                }
+                let finish = Value::Array(vec![entry]).to_string();
+                client
+                    .publish("greeter/hello/finish", QoS::AtLeastOnce, false, finish)
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_runner_drives_a_service_that_speaks_only_copper() {
+    let root = tempfile::tempdir().unwrap();
+    let (_serve, port) = serve(root.path(), &[], &[], &["fetcher"]).await;
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let service = tokio::spawn(copper_style_service(port, ready_tx, served.clone()));
+    ready_rx.await.unwrap();
+
+    let good = root.path().join("greet.yaml");
+    std::fs::write(
+        &good,
+        "- action: greeter/hello\n  name: ada\n- action: greeter/hello\n  name: grace\n",
+    )
+    .unwrap();
+    let broker = format!("mqtt://127.0.0.1:{port}");
+    let run = |workflow: &std::path::Path| {
+        let mut command = copper(root.path());
+        command.arg("run").arg(workflow).args([
+            "--broker",
+            &broker,
+            "--no-local-services",
+            "--external",
+            "greeter",
+        ]);
+        command
+    };
+    let out = tokio::task::spawn_blocking({
+        let mut command = run(&good);
+        move || output(&mut command)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("2 of 2 steps succeeded"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // copper's error convention: <service>/error, then a finish.
+    let bad = root.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "- action: greeter/hello\n  name: nobody\n- action: greeter/hello\n  name: never\n",
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking({
+        let mut command = run(&bad);
+        move || output(&mut command)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stderr.contains("nobody to greet"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("skipped"),
+        "the step after a failure is skipped:\n{}",
+        out.stdout
+    );
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "the run stopped at the failure"
+    );
+
+    // Without --external the runner refuses: a copper service's `up` is not retained.
+    let out = tokio::task::spawn_blocking({
+        let mut command = copper(root.path());
+        command
+            .arg("run")
+            .arg(&good)
+            .args(["--broker", &broker, "--no-local-services"]);
+        move || output(&mut command)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("greeter/hello") && out.stderr.contains("fetcher/*"),
+        "{}",
+        out.stderr
+    );
+    service.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_calls_each_get_their_own_result() {
+    let root = tempfile::tempdir().unwrap();
+    let testkit = copper_wasm::builtin::TESTKIT_PATH;
+    let (_serve, port) = serve(root.path(), &["--component", testkit], &[], &["testkit"]).await;
+    let broker = format!("mqtt://127.0.0.1:{port}");
+    let children: Vec<_> = (0..50)
+        .map(|n| {
+            copper(root.path())
+                .args([
+                    "call",
+                    "testkit/echo",
+                    "--input",
+                    &json!({"n": n}).to_string(),
+                ])
+                .args([
+                    "--broker",
+                    &broker,
+                    "--no-local-services",
+                    "--timeout",
+                    "60s",
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (n, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "call {n}: {}\n{}",
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let finish: Value = serde_json::from_str(&stdout).unwrap();
+        let entry = &finish[0];
+        assert_eq!(
+            entry["n"],
+            json!(n),
+            "call {n} got someone else's result: {entry}"
+        );
+        assert_eq!(entry["status"], json!("success"));
+        assert_eq!(
+            entry["echo_id"], entry["correlation_id"],
+            "the component saw the caller's id"
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! Real parts for the end-to-end tests: the built binary, a git daemon serving a
+//! repository on loopback, mosquitto, and plain MQTT clients.
+
+use copper_wasm::bus::{BrokerAddress, Bus};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host is in the workspace")
+        .to_path_buf()
+}
+
+/// The astro-big-doc `content/` fixture of ../shared.
+pub fn fixture_tarball() -> PathBuf {
+    let path = repo_root().join("../shared/fixtures/astro-big-doc-content.tar.gz");
+    assert!(path.exists(), "fixture missing: {}", path.display());
+    path
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Compiled components shared by every test of this run (compiling is the slow part).
+fn compiled_cache() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "copper-wasm-e2e-compiled-{}",
+        env!("CARGO_PKG_VERSION")
+    ));
+    std::fs::create_dir_all(&dir).expect("compiled cache");
+    dir
+}
+
+/// The `copper-wasm` binary, run in `dir` with a clean environment.
+pub fn copper(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_copper-wasm"));
+    command
+        .current_dir(dir)
+        .env("COPPER_COMPILED_CACHE", compiled_cache())
+        .env_remove("COPPER_BROKER")
+        .env_remove("COPPER_GITHUB_URL")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    command
+}
+
+/// What a finished command printed.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a command to its end.
+pub fn output(command: &mut Command) -> Output {
+    let out = command.output().expect("the command runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Process {
+    child: std::process::Child,
+    name: String,
+}
+
+impl Process {
+    /// Starts `command` in the background.
+    pub fn spawn(command: &mut Command, name: &str) -> Self {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Self {
+            child,
+            name: name.to_string(),
+        }
+    }
+
+    /// Fails if it already exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited early: {status}", self.name);
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `git` with a fixed identity, in `dir`.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=copper",
+            "-c",
+            "user.email=copper@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?} failed in {}", dir.display());
+}
+
+/// A work tree committed as a repository on branch `main`.
+pub fn commit_tree(dir: &Path) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "fixture"]);
+}
+
+/// A git daemon on loopback serving bare repositories under its base folder.
+pub struct GitServer {
+    _process: Process,
+    port: u16,
+}
+
+impl GitServer {
+    /// Serves `base` (e.g. `base/MicroWebStacks/astro-big-doc.git`).
+    pub fn start(base: &Path) -> Self {
+        let port = free_port();
+        let process = Process::spawn(
+            Command::new("git").args([
+                "daemon",
+                "--export-all",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+                &format!("--base-path={}", base.display()),
+                &base.display().to_string(),
+            ]),
+            "git daemon",
+        );
+        wait_for_port(port, "git daemon");
+        Self {
+            _process: process,
+            port,
+        }
+    }
+
+    /// The value for `COPPER_GITHUB_URL`.
+    pub fn github_url(&self) -> String {
+        format!("git://127.0.0.1:{}/", self.port)
+    }
+}
+
+/// The fixture as `MicroWebStacks/astro-big-doc` (a `content/` folder at its root) under
+/// `root/served`; returns the git server and the work tree (to compare against).
+pub fn serve_astro_big_doc(root: &Path) -> (GitServer, PathBuf) {
+    let work = root.join("astro-work");
+    std::fs::create_dir_all(&work).unwrap();
+    let status = Command::new("tar")
+        .arg("xzf")
+        .arg(fixture_tarball())
+        .arg("-C")
+        .arg(&work)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar failed");
+    std::fs::rename(work.join("astro-big-doc-content"), work.join("content")).unwrap();
+    std::fs::write(work.join("README.md"), "# astro-big-doc (test copy)\n").unwrap();
+    // One page of ours with relative links to markdown, to see them rewritten.
+    std::fs::write(
+        work.join("content/see-also.md"),
+        "# See also\n\n[Home](readme.md), [examples](examples/readme.md#top)\n",
+    )
+    .unwrap();
+    commit_tree(&work);
+    let served = root.join("served");
+    std::fs::create_dir_all(served.join("MicroWebStacks")).unwrap();
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &work.display().to_string(),
+            &served
+                .join("MicroWebStacks/astro-big-doc.git")
+                .display()
+                .to_string(),
+        ],
+    );
+    (GitServer::start(&served), work)
+}
+
+/// mosquitto from Debian's package, on a free loopback port.
+pub struct Mosquitto {
+    _process: Process,
+    pub port: u16,
+}
+
+impl Mosquitto {
+    /// Starts it with a config of its own in `dir`.
+    pub fn start(dir: &Path) -> Self {
+        let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("mosquitto is installed (.ci/run installs Debian's package)");
+        let port = free_port();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let process = Process::spawn(Command::new(binary).arg("-c").arg(&conf), "mosquitto");
+        wait_for_port(port, "mosquitto");
+        Self {
+            _process: process,
+            port,
+        }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+/// `copper-wasm serve` on a free port in `dir` (extra arguments appended); returns once
+/// every service in `services` says `up`.
+pub async fn serve(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    services: &[&str],
+) -> (Process, u16) {
+    let port = free_port();
+    let mut command = copper(dir);
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut process = Process::spawn(&mut command, "copper-wasm serve");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        process.assert_running();
+        assert!(Instant::now() < deadline, "serve did not listen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let bus = client(port).await;
+    let up = copper_wasm::runner::services_up(&bus, Duration::from_millis(300))
+        .await
+        .unwrap();
+    let mut up = up;
+    while !services.iter().all(|s| up.iter().any(|u| u == s)) {
+        process.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "services {services:?} not up, only {up:?}"
+        );
+        up = copper_wasm::runner::services_up(&bus, Duration::from_millis(300))
+            .await
+            .unwrap();
+    }
+    bus.close().await;
+    (process, port)
+}
+
+/// Our bus client on a loopback broker.
+pub async fn client(port: u16) -> Bus {
+    let id = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+    Bus::connect(
+        &BrokerAddress::new("127.0.0.1", port),
+        &id,
+        None,
+        CancellationToken::new(),
+    )
+    .await
+    .expect("connects")
+}
+
+/// Every file under `dir` with `extension`, relative, sorted.
+pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == extension) {
+                found.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    found.sort();
+    found
+}
