@@ -211,12 +211,23 @@ async fn run(path: PathBuf, args: HostArgs, external: Vec<String>) -> anyhow::Re
             Some(runner::runner_will()),
         )
         .await?;
-    let known = host.registry().topics();
-    let mut up = external;
+    // Actions hosted here, then those of services up on the broker: ours describe their
+    // actions; copper's only say `up`, so any action of theirs is taken (as with --external).
+    let mut known = host.registry().topics();
+    let local: Vec<String> = host.registry().services().map(|s| s.name.clone()).collect();
+    let mut open = external;
     if remote_broker || workflow.steps.iter().any(|s| !known.contains(&s.action)) {
-        up.extend(runner::services_up(&bus, Duration::from_millis(300)).await?);
+        for service in runner::services_up(&bus, Duration::from_millis(300)).await? {
+            match service.actions {
+                Some(actions) => known.extend(actions),
+                None if !local.contains(&service.name) => open.push(service.name),
+                None => {}
+            }
+        }
     }
-    if let Err(error) = workflow.check_actions(&known, &up) {
+    known.sort();
+    known.dedup();
+    if let Err(error) = workflow.check_actions(&known, &open) {
         host.stop().await;
         return Err(fail(2, error));
     }

@@ -303,6 +303,11 @@ fn convert_info(raw: wit::ServiceInfo) -> Result<ServiceInfo, LoadError> {
     let mut actions = Vec::new();
     for action in raw.actions {
         let topic = format!("{}/{}", raw.name, action.name);
+        if crate::protocol::RESERVED_ACTIONS.contains(&action.name.as_str()) {
+            return Err(LoadError::Invalid(format!(
+                "action `{topic}` uses a reserved name"
+            )));
+        }
         if !crate::protocol::is_action_topic(&topic) {
             return Err(LoadError::Invalid(format!(
                 "action `{topic}` is not a plain topic"

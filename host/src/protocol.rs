@@ -40,6 +40,14 @@ pub fn status_topic(service: &str) -> String {
     format!("{service}/status")
 }
 
+/// `<service>/describe`: retained, the service's actions and schemas (copper-wasm hosts only).
+pub fn describe_topic(service: &str) -> String {
+    format!("{service}/describe")
+}
+
+/// Second topic levels a service uses for itself, which no action may take.
+pub const RESERVED_ACTIONS: [&str; 4] = ["status", "error", "describe", "resources"];
+
 /// `<service>/error`.
 pub fn error_topic(service: &str) -> String {
     format!("{service}/error")

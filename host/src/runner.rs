@@ -173,23 +173,54 @@ pub async fn request(
     }
 }
 
-/// Services announced `up` on the broker (retained `<service>/status`), gathered for `wait`.
-pub async fn services_up(bus: &Bus, wait: Duration) -> Result<Vec<String>, BusError> {
+/// A service announced `up` on the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUp {
+    /// Its name.
+    pub name: String,
+    /// Its action topics, when it published a `<service>/describe` (copper-wasm hosts do;
+    /// copper's services do not, and then any action of theirs is taken).
+    pub actions: Option<Vec<String>>,
+}
+
+/// Services announced `up` on the broker (retained `<service>/status`, with their
+/// retained `<service>/describe`), gathered for `wait`.
+pub async fn services_up(bus: &Bus, wait: Duration) -> Result<Vec<ServiceUp>, BusError> {
     let mut statuses = bus.subscribe("+/status").await?;
+    let mut describes = bus.subscribe("+/describe").await?;
     let mut up = std::collections::BTreeSet::new();
+    let mut actions = std::collections::BTreeMap::new();
     let until = tokio::time::Instant::now() + wait;
-    while let Ok(Some(message)) = tokio::time::timeout_at(until, statuses.recv()).await {
-        let service = protocol::service_of(&message.topic).to_string();
-        match &message.payload[..] {
-            b"up" => {
-                up.insert(service);
+    loop {
+        tokio::select! {
+            Some(message) = statuses.recv() => {
+                let service = protocol::service_of(&message.topic).to_string();
+                if &message.payload[..] == b"up" {
+                    up.insert(service);
+                } else {
+                    up.remove(&service);
+                }
             }
-            _ => {
-                up.remove(&service);
+            Some(message) = describes.recv() => {
+                if let Ok(info) = serde_json::from_slice::<Value>(&message.payload) {
+                    let service = protocol::service_of(&message.topic).to_string();
+                    let topics = info["actions"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|a| a["name"].as_str()).map(|n| format!("{service}/{n}")).collect())
+                        .unwrap_or_default();
+                    actions.insert(service, topics);
+                }
             }
+            () = tokio::time::sleep_until(until) => break,
         }
     }
-    Ok(up.into_iter().collect())
+    Ok(up
+        .into_iter()
+        .map(|name| ServiceUp {
+            actions: actions.remove(&name),
+            name,
+        })
+        .collect())
 }
 
 /// The runner's last will, as copper's: `runner/status` = `disconnected`.

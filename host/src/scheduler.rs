@@ -191,6 +191,9 @@ pub async fn serve(
             };
             tracker.spawn(context.run(subscription, shutdown.clone()));
         }
+        let describe = serde_json::to_string(&service.info).expect("service info is JSON");
+        bus.publish(&protocol::describe_topic(&name), describe, true)
+            .await?;
         bus.publish(&protocol::status_topic(&name), "up", true)
             .await?;
         tracing::info!(service = %name, topics = ?service.info.topics(), "serving");

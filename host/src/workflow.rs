@@ -255,20 +255,20 @@ impl Workflow {
     }
 
     /// Checks that some service answers every action: `known` lists the actions
-    /// hosted here, `services_up` the services announced `up` on the broker
-    /// (whose actions are not known in advance).
+    /// known to be served, `open_services` the services taken to answer any action
+    /// (copper's services announce only that they are `up`).
     pub fn check_actions(
         &self,
         known: &[String],
-        services_up: &[String],
+        open_services: &[String],
     ) -> Result<(), WorkflowError> {
         for step in &self.steps {
-            if known.contains(&step.action) || services_up.iter().any(|s| s == step.service()) {
+            if known.contains(&step.action) || open_services.iter().any(|s| s == step.service()) {
                 continue;
             }
             let mut listed: Vec<String> = known.to_vec();
             listed.extend(
-                services_up
+                open_services
                     .iter()
                     .map(|s| format!("{s}/* (up on the broker)")),
             );

@@ -280,7 +280,7 @@ pub async fn serve(
         .await
         .unwrap();
     let mut up = up;
-    while !services.iter().all(|s| up.iter().any(|u| u == s)) {
+    while !services.iter().all(|s| up.iter().any(|u| u.name == *s)) {
         process.assert_running();
         assert!(
             Instant::now() < deadline,

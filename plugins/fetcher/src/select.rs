@@ -74,8 +74,10 @@ pub fn select_files(root: &Path, filter: &Filter) -> Result<Selection, String> {
                 continue;
             }
             if kind.is_symlink() {
-                let target = fs::read_link(root.join(&rel))
-                    .map_err(|e| format!("cannot read link {key}: {e}"))?;
+                // The sandbox itself refuses to read a link that leaves it: both are refusals.
+                let target = fs::read_link(root.join(&rel)).map_err(|e| {
+                    format!("symbolic link `{key}` points outside the repository (the sandbox refused it: {e})")
+                })?;
                 if !link_stays_inside(&relative, &target) {
                     return Err(format!(
                         "symbolic link `{key}` points outside the repository (to `{}`)",
