@@ -80,7 +80,7 @@ async fn bare_echo(requester: &Bus, responder: Bus, n: usize) -> Stats {
     for i in 0..n {
         let t = Instant::now();
         requester
-            .publish("bench/echo", format!("{{\"n\":{i}}}"), false)
+            .publish_at_most_once("bench/echo", format!("{{\"n\":{i}}}"))
             .await
             .unwrap();
         replies.recv().await.unwrap();
@@ -132,7 +132,12 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let config = HostConfig {
-            broker: BrokerChoice::Embedded(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            broker: match std::env::var("BENCH_BROKER") {
+                Ok(url) => {
+                    BrokerChoice::External(copper_wasm::bus::BrokerAddress::parse(&url).unwrap())
+                }
+                Err(_) => BrokerChoice::Embedded(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            },
             cache: dir.path().join("cache"),
             workspace: dir.path().to_path_buf(),
             compiled_cache: dir.path().join("compiled"),
@@ -160,7 +165,11 @@ fn main() {
         let full = host_echo(&requester, n).await;
         let inst = instantiate_only(n, dir.path()).await;
 
-        println!("copper-wasm latency, {n} sequential actions, embedded broker on loopback");
+        println!(
+            "copper-wasm latency, {n} sequential actions, broker: {}",
+            std::env::var("BENCH_BROKER")
+                .unwrap_or_else(|_| "embedded (rumqttd) on loopback".into())
+        );
         show("bare MQTT echo (reference, same run)", &bare);
         show("testkit/echo through the host", &full);
         show("store + instantiate + handle (no bus)", &inst);

@@ -1,11 +1,13 @@
 //! The embedded MQTT broker (rumqttd), so that `copper-wasm run` needs no set-up.
 //!
-//! It listens on loopback by default. rumqttd has no shutdown: its threads and
-//! port live until the process exits, which is what a CLI run wants.
+//! It listens on loopback by default, through a small relay that keeps small
+//! messages from waiting on TCP acknowledgements (see `relay`). rumqttd has no
+//! shutdown: its threads and port live until the process exits, which is what a
+//! CLI run wants.
 
 use crate::bus::BrokerAddress;
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 /// What can go wrong when starting the embedded broker.
@@ -34,15 +36,20 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts a broker on `addr`; port 0 picks a free port.
     pub fn start(addr: SocketAddr) -> Result<Self, BrokerError> {
-        // rumqttd only logs a failed bind from its own thread: find out here first.
-        let addr = {
-            let probe =
-                TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| BrokerError::Bind { addr, source })?;
+        // rumqttd itself listens on a private loopback port behind the relay.
+        let inner = {
+            let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .map_err(|source| BrokerError::Bind { addr, source })?;
             probe
                 .local_addr()
                 .map_err(|source| BrokerError::Bind { addr, source })?
         };
-        let mut broker = rumqttd::Broker::new(config(addr));
+        let mut broker = rumqttd::Broker::new(config(inner));
         std::thread::Builder::new()
             .name("mqtt-broker".into())
             .spawn(move || {
@@ -52,12 +59,19 @@ impl EmbeddedBroker {
             })
             .map_err(|source| BrokerError::Bind { addr, source })?;
         let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        while std::net::TcpStream::connect_timeout(&inner, Duration::from_millis(200)).is_err() {
             if Instant::now() > deadline {
-                return Err(BrokerError::NotListening(addr));
+                return Err(BrokerError::NotListening(inner));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| BrokerError::Bind { addr, source })?;
+        std::thread::Builder::new()
+            .name("mqtt-relay".into())
+            .spawn(move || relay::run(listener, inner))
+            .map_err(|source| BrokerError::Bind { addr, source })?;
         tracing::debug!(%addr, "embedded MQTT broker listening");
         Ok(Self { addr })
     }
@@ -70,6 +84,80 @@ impl EmbeddedBroker {
     /// The address clients connect to.
     pub fn address(&self) -> BrokerAddress {
         BrokerAddress::new(self.addr.ip().to_string(), self.addr.port())
+    }
+}
+
+/// The front door of the embedded broker.
+///
+/// rumqttd writes to its sockets without TCP_NODELAY, so a small message that
+/// follows another within 40 ms waits for the peer's delayed ACK: every request
+/// would take 44 ms. The relay accepts clients with TCP_NODELAY, and acknowledges
+/// what rumqttd sends at once (TCP_QUICKACK, re-armed after every read), so that
+/// rumqttd's Nagle never waits.
+mod relay {
+    use socket2::SockRef;
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    pub fn run(listener: std::net::TcpListener, inner: SocketAddr) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => return tracing::error!(%error, "the broker relay cannot start"),
+        };
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(error) => return tracing::error!(%error, "the broker relay cannot listen"),
+            };
+            loop {
+                match listener.accept().await {
+                    Ok((client, _)) => {
+                        tokio::spawn(async move {
+                            if let Err(error) = connect(client, inner).await {
+                                tracing::debug!(%error, "broker relay connection ended");
+                            }
+                        });
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "broker relay cannot accept; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    async fn connect(client: TcpStream, inner: SocketAddr) -> std::io::Result<()> {
+        let upstream = TcpStream::connect(inner).await?;
+        client.set_nodelay(true)?;
+        upstream.set_nodelay(true)?;
+        let (mut client_read, mut client_write) = client.into_split();
+        let (mut upstream_read, mut upstream_write) = upstream.into_split();
+        let to_broker = async {
+            let result = tokio::io::copy(&mut client_read, &mut upstream_write).await;
+            let _ = upstream_write.shutdown().await;
+            result
+        };
+        let to_client = async {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                SockRef::from(upstream_read.as_ref()).set_tcp_quickack(true)?;
+                let n = upstream_read.read(&mut buffer).await?;
+                if n == 0 {
+                    let _ = client_write.shutdown().await;
+                    return Ok::<u64, std::io::Error>(0);
+                }
+                client_write.write_all(&buffer[..n]).await?;
+            }
+        };
+        tokio::select! {
+            result = to_broker => result.map(|_| ()),
+            result = to_client => result.map(|_| ()),
+        }
     }
 }
 

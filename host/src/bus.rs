@@ -174,6 +174,12 @@ struct Shared {
     dropped: AtomicU64,
     address: BrokerAddress,
     poller: AsyncMutex<Option<JoinHandle<()>>>,
+    /// Retained messages published again after every reconnection (a restarted broker
+    /// without persistence has forgotten them).
+    announcements: std::sync::Mutex<Vec<(String, String)>>,
+    /// Filters subscribed at the broker, and whether each is kept when its last
+    /// subscriber goes (see [`Bus::subscribe_kept`]).
+    subscribed: std::sync::Mutex<std::collections::BTreeMap<String, bool>>,
 }
 
 /// One connection to the broker, shared by clones.
@@ -193,6 +199,13 @@ impl Subscription {
     /// The next message; `None` once the bus is closed.
     pub async fn recv(&mut self) -> Option<Message> {
         self.rx.recv().await
+    }
+}
+
+impl Subscription {
+    /// A message already received, if any, without waiting.
+    pub fn try_recv(&mut self) -> Option<Message> {
+        self.rx.try_recv().ok()
     }
 }
 
@@ -241,7 +254,11 @@ impl Bus {
                 true,
             ));
         }
-        let (client, eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+        let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+        // Requests and finishes are small messages: Nagle's algorithm would hold them back.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         let shared = Arc::new(Shared {
             client,
             routes: std::sync::Mutex::new(Vec::new()),
@@ -249,6 +266,8 @@ impl Bus {
             dropped: AtomicU64::new(0),
             address: address.clone(),
             poller: AsyncMutex::new(None),
+            announcements: std::sync::Mutex::new(Vec::new()),
+            subscribed: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         });
         let bus = Bus { shared };
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -300,6 +319,7 @@ impl Bus {
                     } else {
                         tracing::info!(broker = %self.shared.address, "reconnected to the broker");
                         self.resubscribe();
+                        self.announce_again();
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => self.deliver(Message {
@@ -344,12 +364,14 @@ impl Bus {
     }
 
     fn resubscribe(&self) {
-        let filters: Vec<String> = {
-            let routes = self.shared.routes.lock().expect("routes lock");
-            let mut filters: Vec<String> = routes.iter().map(|r| r.filter.clone()).collect();
-            filters.dedup();
-            filters
-        };
+        let filters: Vec<String> = self
+            .shared
+            .subscribed
+            .lock()
+            .expect("subscribed lock")
+            .keys()
+            .cloned()
+            .collect();
         for filter in filters {
             if let Err(error) = self
                 .shared
@@ -361,19 +383,80 @@ impl Bus {
         }
     }
 
-    /// Subscribes to `filter` (MQTT wildcards and `$share/<group>/` allowed).
+    fn announce_again(&self) {
+        let announcements = self
+            .shared
+            .announcements
+            .lock()
+            .expect("announcements lock")
+            .clone();
+        for (topic, payload) in announcements {
+            if let Err(error) =
+                self.shared
+                    .client
+                    .try_publish(topic.clone(), QoS::AtLeastOnce, true, payload)
+            {
+                tracing::error!(%topic, %error, "cannot announce again after reconnecting");
+            }
+        }
+    }
+
+    /// Publishes a retained message now and again after every reconnection; a later
+    /// announcement on the same topic replaces it.
+    pub async fn announce(&self, topic: &str, payload: impl Into<String>) -> Result<(), BusError> {
+        let payload = payload.into();
+        {
+            let mut announcements = self
+                .shared
+                .announcements
+                .lock()
+                .expect("announcements lock");
+            announcements.retain(|(t, _)| t != topic);
+            announcements.push((topic.to_string(), payload.clone()));
+        }
+        self.publish(topic, payload, true).await
+    }
+
+    /// Subscribes to `filter` (MQTT wildcards and `$share/<group>/` allowed); the
+    /// broker sends its retained messages again, and the filter is unsubscribed when
+    /// its last subscriber goes.
     pub async fn subscribe(&self, filter: &str) -> Result<Subscription, BusError> {
+        self.add_subscriber(filter, false).await
+    }
+
+    /// Subscribes to `filter` and keeps it subscribed at the broker after its last
+    /// subscriber goes, so that asking again costs no round trip. For the topics a
+    /// runner asks again and again; retained messages come only the first time.
+    pub async fn subscribe_kept(&self, filter: &str) -> Result<Subscription, BusError> {
+        self.add_subscriber(filter, true).await
+    }
+
+    async fn add_subscriber(&self, filter: &str, keep: bool) -> Result<Subscription, BusError> {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        self.shared.routes.lock().expect("routes lock").push(Route {
-            id,
-            filter: filter.to_string(),
-            tx,
-        });
-        self.shared
-            .client
-            .subscribe(filter, QoS::AtLeastOnce)
-            .await?;
+        let send = {
+            let mut routes = self.shared.routes.lock().expect("routes lock");
+            let mut subscribed = self.shared.subscribed.lock().expect("subscribed lock");
+            let live = routes.iter().any(|r| r.filter == filter);
+            routes.push(Route {
+                id,
+                filter: filter.to_string(),
+                tx,
+            });
+            let known = subscribed.get(filter).copied();
+            subscribed.insert(filter.to_string(), keep || known == Some(true));
+            match known {
+                None => true,
+                Some(_) if keep => false,
+                Some(_) => !live,
+            }
+        };
+        if send {
+            self.shared
+                .client
+                .subscribe(filter, QoS::AtLeastOnce)
+                .await?;
+        }
         Ok(Subscription {
             rx,
             id,
@@ -387,7 +470,12 @@ impl Bus {
             return;
         };
         let route = routes.swap_remove(index);
-        if !routes.iter().any(|r| r.filter == route.filter) {
+        if routes.iter().any(|r| r.filter == route.filter) {
+            return;
+        }
+        let mut subscribed = self.shared.subscribed.lock().expect("subscribed lock");
+        if subscribed.get(&route.filter) == Some(&false) {
+            subscribed.remove(&route.filter);
             let _ = self.shared.client.try_unsubscribe(route.filter);
         }
     }
@@ -406,8 +494,13 @@ impl Bus {
         Ok(())
     }
 
-    /// Publishes at most once (progress and logs, where a loss does not matter).
-    pub async fn publish_lossy(
+    /// Publishes at most once: for requests, as copper's runner did.
+    ///
+    /// Why not at least once: rumqttd (and mosquitto by default) send without
+    /// TCP_NODELAY, so a PUBACK from the broker followed soon by the reply would wait
+    /// for the requester's delayed ACK (40 ms). Replies and everything else are QoS 1,
+    /// and the receiver's PUBACK carries the TCP acknowledgement back at once.
+    pub async fn publish_at_most_once(
         &self,
         topic: &str,
         payload: impl Into<Vec<u8>>,

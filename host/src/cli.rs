@@ -179,6 +179,15 @@ const ANY_LOOPBACK_PORT: SocketAddr =
 const MQTT_LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1883);
 
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (`docker stop`, systemd).
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => None } } => {}
+    }
+}
+
 async fn dispatch(command: Command) -> anyhow::Result<u8> {
     match command {
         Command::Run {
@@ -234,7 +243,7 @@ async fn run(path: PathBuf, args: HostArgs, external: Vec<String>) -> anyhow::Re
     let mut progress = crate::progress::Progress::new(workflow.steps.len());
     let outcome = tokio::select! {
         report = runner::run(&workflow, &bus, |event| progress.show(event)) => Some(report?),
-        _ = tokio::signal::ctrl_c() => None,
+        () = interrupted() => None,
     };
     bus.close().await;
     host.stop().await;
@@ -259,13 +268,11 @@ async fn serve(args: HostArgs) -> anyhow::Result<u8> {
     let topics = host.registry().topics();
     tracing::info!(broker = %host.address(), "serving {}", topics.join(", "));
     eprintln!(
-        "serving {} on {} (Ctrl-C stops)",
+        "serving {} on {} (Ctrl-C or SIGTERM stops)",
         topics.join(", "),
         host.address()
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    interrupted().await;
     eprintln!("stopping");
     host.stop().await;
     Ok(0)
@@ -371,7 +378,7 @@ async fn call(
         .await?;
     let answer = tokio::select! {
         answer = runner::request(&bus, &topic, &fields, wait, |message| eprintln!("{topic}: {message}")) => Some(answer),
-        _ = tokio::signal::ctrl_c() => None,
+        () = interrupted() => None,
     };
     bus.close().await;
     host.stop().await;

@@ -104,12 +104,14 @@ pub async fn request(
 ) -> Result<Finish, RequestError> {
     let service = protocol::service_of(topic).to_string();
     let id = uuid::Uuid::new_v4().to_string();
-    let mut replies = bus.subscribe(&format!("{topic}/+")).await?;
-    let mut errors = bus.subscribe(&protocol::error_topic(&service)).await?;
-    let mut status = bus.subscribe(&protocol::status_topic(&service)).await?;
+    let mut replies = bus.subscribe_kept(&format!("{topic}/+")).await?;
+    let mut errors = bus.subscribe_kept(&protocol::error_topic(&service)).await?;
+    let mut status = bus
+        .subscribe_kept(&protocol::status_topic(&service))
+        .await?;
     let mut payload = fields.clone();
     payload.insert(CORRELATION_FIELD.into(), Value::from(id.clone()));
-    bus.publish(topic, Value::Object(payload).to_string(), false)
+    bus.publish_at_most_once(topic, Value::Object(payload).to_string())
         .await?;
     let ours = |other: Option<&str>| other.is_none_or(|other| other == id);
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
@@ -130,7 +132,13 @@ pub async fn request(
                         if !ours(finish.correlation_id.as_deref()) {
                             continue;
                         }
-                        // copper's services report errors on <service>/error, then finish.
+                        // copper's services report errors on <service>/error, then finish:
+                        // an error delivered before this finish is already waiting.
+                        while let Some(message) = errors.try_recv() {
+                            if let Some(error) = error_for(topic, &message, &ours) {
+                                reported_error = Some(error);
+                            }
+                        }
                         if let (Status::Success, Some(error)) = (finish.status, reported_error.take())
                             && !finish.entry.contains_key("status")
                         {
@@ -151,14 +159,8 @@ pub async fn request(
                 }
             }
             Some(message) = errors.recv() => {
-                let body: Value = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
-                let same_topic = body.get("topic").and_then(Value::as_str).is_none_or(|t| t == topic);
-                if same_topic && ours(body.get(CORRELATION_FIELD).and_then(Value::as_str)) {
-                    reported_error = Some(match body.get("error") {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(other) => other.to_string(),
-                        None => String::from_utf8_lossy(&message.payload).into_owned(),
-                    });
+                if let Some(error) = error_for(topic, &message, &ours) {
+                    reported_error = Some(error);
                 }
             }
             Some(message) = status.recv() => {
@@ -171,6 +173,27 @@ pub async fn request(
             }
         }
     }
+}
+
+/// The error a `<service>/error` message reports for our request on `topic`, if it is ours.
+fn error_for(
+    topic: &str,
+    message: &crate::bus::Message,
+    ours: &impl Fn(Option<&str>) -> bool,
+) -> Option<String> {
+    let body: Value = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
+    let same_topic = body
+        .get("topic")
+        .and_then(Value::as_str)
+        .is_none_or(|t| t == topic);
+    if !(same_topic && ours(body.get(CORRELATION_FIELD).and_then(Value::as_str))) {
+        return None;
+    }
+    Some(match body.get("error") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::from_utf8_lossy(&message.payload).into_owned(),
+    })
 }
 
 /// A service announced `up` on the broker.

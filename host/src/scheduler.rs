@@ -167,7 +167,8 @@ pub async fn serve(
             payload: "down".into(),
         };
         let client_id = format!("copper-wasm-{name}-{}", &host_id[..12]);
-        let bus = Bus::connect(address, &client_id, Some(will), shutdown.clone()).await?;
+        // The connection outlives `shutdown`: `stop` still says `down` on it, then closes it.
+        let bus = Bus::connect(address, &client_id, Some(will), CancellationToken::new()).await?;
         let lane = Arc::new(Lane {
             permits: Semaphore::new(config.concurrency.max(1)),
             pending: AtomicUsize::new(0),
@@ -192,10 +193,9 @@ pub async fn serve(
             tracker.spawn(context.run(subscription, shutdown.clone()));
         }
         let describe = serde_json::to_string(&service.info).expect("service info is JSON");
-        bus.publish(&protocol::describe_topic(&name), describe, true)
+        bus.announce(&protocol::describe_topic(&name), describe)
             .await?;
-        bus.publish(&protocol::status_topic(&name), "up", true)
-            .await?;
+        bus.announce(&protocol::status_topic(&name), "up").await?;
         tracing::info!(service = %name, topics = ?service.info.topics(), "serving");
         buses.push((name, bus));
     }
@@ -213,9 +213,7 @@ impl Serving {
         self.tracker.close();
         self.tracker.wait().await;
         for (name, bus) in &self.buses {
-            let _ = bus
-                .publish(&protocol::status_topic(name), "down", true)
-                .await;
+            let _ = bus.announce(&protocol::status_topic(name), "down").await;
             bus.close().await;
         }
     }
@@ -334,7 +332,7 @@ impl Dispatch {
                     let sent = match event {
                         ServiceEvent::Progress(message) => {
                             let body = json!({"message": message, CORRELATION_FIELD: id});
-                            bus.publish_lossy(&progress, body.to_string()).await
+                            bus.publish(&progress, body.to_string(), false).await
                         }
                         ServiceEvent::Resource { name, payload } => {
                             bus.publish(&protocol::resource_topic(&service, &name), payload, false)

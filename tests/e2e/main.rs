@@ -1,6 +1,7 @@
 //! End-to-end tests of copper-wasm: the real binary, the embedded broker and
 //! mosquitto, the real components on wasmtime, git repositories served on loopback.
 
+mod broker;
 mod cli;
 mod failures;
 mod protocol;

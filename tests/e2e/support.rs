@@ -102,6 +102,16 @@ impl Process {
         }
     }
 
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM {}", self.name);
+        self.child.wait().unwrap()
+    }
+
     /// Fails if it already exited.
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
@@ -227,11 +237,15 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Starts it with a config of its own in `dir`.
     pub fn start(dir: &Path) -> Self {
+        Self::start_on(dir, free_port())
+    }
+
+    /// Starts it on `port`.
+    pub fn start_on(dir: &Path, port: u16) -> Self {
         let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| Path::new(p).exists())
             .expect("mosquitto is installed (.ci/run installs Debian's package)");
-        let port = free_port();
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
@@ -252,8 +266,8 @@ impl Mosquitto {
     }
 }
 
-/// `copper-wasm serve` on a free port in `dir` (extra arguments appended); returns once
-/// every service in `services` says `up`.
+/// `copper-wasm serve` with its embedded broker on a free port in `dir` (extra arguments
+/// appended); returns once every service in `services` says `up`.
 pub async fn serve(
     dir: &Path,
     args: &[&str],
@@ -261,10 +275,24 @@ pub async fn serve(
     services: &[&str],
 ) -> (Process, u16) {
     let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut all = vec!["--listen", listen.as_str()];
+    all.extend_from_slice(args);
+    let process = serve_on(dir, port, &all, env, services).await;
+    (process, port)
+}
+
+/// `copper-wasm serve` with `args`, whose broker is (or will be) on `port`; returns once
+/// every service in `services` says `up` there.
+pub async fn serve_on(
+    dir: &Path,
+    port: u16,
+    args: &[&str],
+    env: &[(&str, &str)],
+    services: &[&str],
+) -> Process {
     let mut command = copper(dir);
-    command
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(args);
+    command.arg("serve").args(args);
     for (key, value) in env {
         command.env(key, value);
     }
@@ -276,22 +304,40 @@ pub async fn serve(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let bus = client(port).await;
-    let up = copper_wasm::runner::services_up(&bus, Duration::from_millis(300))
-        .await
-        .unwrap();
-    let mut up = up;
-    while !services.iter().all(|s| up.iter().any(|u| u.name == *s)) {
+    loop {
+        let up = copper_wasm::runner::services_up(&bus, Duration::from_millis(300))
+            .await
+            .unwrap();
+        if services.iter().all(|s| up.iter().any(|u| u.name == *s)) {
+            break;
+        }
         process.assert_running();
         assert!(
             Instant::now() < deadline,
             "services {services:?} not up, only {up:?}"
         );
-        up = copper_wasm::runner::services_up(&bus, Duration::from_millis(300))
-            .await
-            .unwrap();
     }
     bus.close().await;
-    (process, port)
+    process
+}
+
+/// Waits until every service in `services` says `up` on the broker at `port`.
+pub async fn wait_up(port: u16, services: &[&str]) {
+    let bus = client(port).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = copper_wasm::runner::services_up(&bus, Duration::from_millis(300))
+            .await
+            .unwrap();
+        if services.iter().all(|s| up.iter().any(|u| u.name == *s)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "services {services:?} not up, only {up:?}"
+        );
+    }
+    bus.close().await;
 }
 
 /// Our bus client on a loopback broker.

@@ -1,0 +1,100 @@
+//! The broker going away and coming back; a clean stop.
+
+use crate::support::*;
+use copper_wasm::protocol::{Object, Status};
+use copper_wasm::runner::request;
+use std::time::Duration;
+
+async fn echo(port: u16) -> Status {
+    let bus = client(port).await;
+    let mut fields = Object::new();
+    fields.insert("n".into(), 1.into());
+    let finish = request(
+        &bus,
+        "testkit/echo",
+        &fields,
+        Some(Duration::from_secs(30)),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    bus.close().await;
+    finish.status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_serves_again_when_its_broker_comes_back() {
+    let root = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(root.path());
+    let port = mosquitto.port;
+    let broker = mosquitto.url();
+    let testkit = copper_wasm::builtin::TESTKIT_PATH;
+    let mut serving = serve_on(
+        root.path(),
+        port,
+        &["--broker", &broker, "--component", testkit],
+        &[],
+        &["testkit"],
+    )
+    .await;
+    assert_eq!(echo(port).await, Status::Success);
+
+    drop(mosquitto);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    serving.assert_running();
+    // A new broker with nothing retained: the host reconnects, subscribes and says `up` again.
+    let _mosquitto = Mosquitto::start_on(root.path(), port);
+    wait_up(port, &["testkit"]).await;
+    assert_eq!(echo(port).await, Status::Success);
+    serving.assert_running();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_says_down() {
+    let root = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(root.path());
+    let testkit = copper_wasm::builtin::TESTKIT_PATH;
+    let args = [
+        "--broker",
+        &mosquitto.url(),
+        "--component",
+        testkit,
+        "--no-local-services",
+    ];
+    // --no-local-services hosts nothing: a host with no service still starts and stops.
+    let mut idle = serve_on(root.path(), mosquitto.port, &args, &[], &[]).await;
+    assert!(idle.terminate().success());
+    let mut serving = serve_on(
+        root.path(),
+        mosquitto.port,
+        &["--broker", &mosquitto.url(), "--component", testkit],
+        &[],
+        &["testkit"],
+    )
+    .await;
+    let status = serving.terminate();
+    assert!(status.success(), "SIGTERM is a clean stop: {status}");
+    let bus = client(mosquitto.port).await;
+    let up = copper_wasm::runner::services_up(&bus, Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(up.is_empty(), "every service said down: {up:?}");
+    let mut statuses = bus.subscribe("+/status").await.unwrap();
+    let mut down = Vec::new();
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_millis(500), statuses.recv()).await
+    {
+        assert_eq!(
+            &message.payload[..],
+            b"down",
+            "{} is not down",
+            message.topic
+        );
+        down.push(message.topic);
+    }
+    down.sort();
+    assert_eq!(
+        down,
+        ["fetcher/status", "markdown/status", "testkit/status"]
+    );
+}
