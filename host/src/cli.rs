@@ -206,20 +206,29 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
     }
 }
 
-async fn run(path: PathBuf, args: HostArgs, external: Vec<String>) -> anyhow::Result<u8> {
-    let workflow = Workflow::load(&path).map_err(|e| fail(2, e))?;
-    let config = args.config(ANY_LOOPBACK_PORT)?;
-    let remote_broker = matches!(config.broker, BrokerChoice::External(_));
-    let shutdown = CancellationToken::new();
-    let host = Host::start(config, shutdown.clone())
+/// Starts the host and connects one client of its broker, named after `role`.
+async fn start(
+    config: HostConfig,
+    role: &str,
+    will: Option<crate::bus::Will>,
+) -> anyhow::Result<(Host, crate::bus::Bus)> {
+    let host = Host::start(config, CancellationToken::new())
         .await
         .context("cannot start the host")?;
     let bus = host
         .connect(
-            &format!("copper-wasm-runner-{}", uuid::Uuid::new_v4().simple()),
-            Some(runner::runner_will()),
+            &format!("copper-wasm-{role}-{}", uuid::Uuid::new_v4().simple()),
+            will,
         )
         .await?;
+    Ok((host, bus))
+}
+
+async fn run(path: PathBuf, args: HostArgs, external: Vec<String>) -> anyhow::Result<u8> {
+    let workflow = Workflow::load(&path).map_err(|e| fail(2, e))?;
+    let config = args.config(ANY_LOOPBACK_PORT)?;
+    let remote_broker = matches!(config.broker, BrokerChoice::External(_));
+    let (host, bus) = start(config, "runner", Some(runner::runner_will())).await?;
     // Actions hosted here, then those of services up on the broker: ours describe their
     // actions; copper's only say `up`, so any action of theirs is taken (as with --external).
     let mut known = host.registry().topics();
@@ -366,16 +375,7 @@ async fn call(
         .entry("action")
         .or_insert_with(|| serde_json::Value::from(topic.clone()));
     let config = args.config(ANY_LOOPBACK_PORT)?;
-    let shutdown = CancellationToken::new();
-    let host = Host::start(config, shutdown.clone())
-        .await
-        .context("cannot start the host")?;
-    let bus = host
-        .connect(
-            &format!("copper-wasm-call-{}", uuid::Uuid::new_v4().simple()),
-            None,
-        )
-        .await?;
+    let (host, bus) = start(config, "call", None).await?;
     let answer = tokio::select! {
         answer = runner::request(&bus, &topic, &fields, wait, |message| eprintln!("{topic}: {message}")) => Some(answer),
         () = interrupted() => None,

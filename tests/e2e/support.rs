@@ -303,7 +303,19 @@ pub async fn serve_on(
         assert!(Instant::now() < deadline, "serve did not listen");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    wait_up_while(port, services, Some(&mut process)).await;
+    process
+}
+
+/// Waits until every service in `services` says `up` on the broker at `port`.
+pub async fn wait_up(port: u16, services: &[&str]) {
+    wait_up_while(port, services, None).await;
+}
+
+/// Waits for `services` to be up, failing early if `process` exits.
+async fn wait_up_while(port: u16, services: &[&str], mut process: Option<&mut Process>) {
     let bus = client(port).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let up = copper_wasm::runner::services_up(&bus, Duration::from_millis(300))
             .await
@@ -311,26 +323,8 @@ pub async fn serve_on(
         if services.iter().all(|s| up.iter().any(|u| u.name == *s)) {
             break;
         }
-        process.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "services {services:?} not up, only {up:?}"
-        );
-    }
-    bus.close().await;
-    process
-}
-
-/// Waits until every service in `services` says `up` on the broker at `port`.
-pub async fn wait_up(port: u16, services: &[&str]) {
-    let bus = client(port).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let up = copper_wasm::runner::services_up(&bus, Duration::from_millis(300))
-            .await
-            .unwrap();
-        if services.iter().all(|s| up.iter().any(|u| u.name == *s)) {
-            break;
+        if let Some(process) = process.as_deref_mut() {
+            process.assert_running();
         }
         assert!(
             Instant::now() < deadline,
