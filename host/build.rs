@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
-const PLUGINS: [&str; 3] = ["copper-fetcher", "copper-markdown", "copper-testkit"];
+const PLUGINS: [&str; 4] = [
+    "copper-fetcher",
+    "copper-markdown",
+    "copper-testkit",
+    "copper-undeclared",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -72,10 +77,13 @@ fn main() {
         let to = out_dir.join(&file);
         std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("cannot copy {}: {e}", from.display()));
     }
-    println!(
-        "cargo:rustc-env=COPPER_TESTKIT_WASM={}",
-        out_dir.join("copper_testkit.wasm").display()
-    );
+    // Test components, not embedded: the tests and benches load them from these paths.
+    for (var, file) in [
+        ("COPPER_TESTKIT_WASM", "copper_testkit.wasm"),
+        ("COPPER_UNDECLARED_WASM", "copper_undeclared.wasm"),
+    ] {
+        println!("cargo:rustc-env={var}={}", out_dir.join(file).display());
+    }
 }
 
 /// Adds the wasm32-wasip2 target to the active toolchain when it is missing.

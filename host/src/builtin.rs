@@ -12,3 +12,7 @@ pub const ALL: [(&str, &[u8]); 2] = [("fetcher", FETCHER), ("markdown", MARKDOWN
 /// Path of the `testkit` component (echo, trap, loop, …) used by the tests and benchmarks.
 #[doc(hidden)]
 pub const TESTKIT_PATH: &str = env!("COPPER_TESTKIT_WASM");
+
+/// Path of a component that imports `git` without declaring it (the host must refuse it).
+#[doc(hidden)]
+pub const UNDECLARED_PATH: &str = env!("COPPER_UNDECLARED_WASM");

@@ -194,3 +194,68 @@ fn call_without_a_broker_hosts_the_services_itself() {
         out.stdout
     );
 }
+
+#[test]
+fn a_component_importing_an_undeclared_capability_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(copper(dir.path()).args([
+        "services",
+        "--component",
+        copper_wasm::builtin::UNDECLARED_PATH,
+    ]));
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("undeclared.wasm"),
+        "names the file: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("does not grant"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("copper:service/git"),
+        "names the import: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn components_are_compiled_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let compiled = dir.path().join("compiled");
+    let cached = || -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+        let mut files: Vec<_> = std::fs::read_dir(&compiled)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                (
+                    p.clone(),
+                    std::fs::metadata(&p).unwrap().modified().unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let out = output(
+        copper(dir.path())
+            .env("COPPER_COMPILED_CACHE", &compiled)
+            .arg("services"),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let first = cached();
+    assert_eq!(
+        first.len(),
+        2,
+        "one artifact per built-in component: {first:?}"
+    );
+    let out = output(
+        copper(dir.path())
+            .env("COPPER_COMPILED_CACHE", &compiled)
+            .arg("services"),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        cached(),
+        first,
+        "the second run reuses the artifacts as they are"
+    );
+}
