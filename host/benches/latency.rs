@@ -159,10 +159,22 @@ fn main() {
             .await
             .unwrap();
 
+        // A client of the broker from outside the process (TCP), for comparison.
+        let outside = copper_wasm::bus::Bus::connect(
+            host.address(),
+            "bench-tcp",
+            None,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+
         // Warm up both paths.
         host_echo(&requester, 200).await;
+        host_echo(&outside, 200).await;
         let bare = bare_echo(&requester, responder, n).await;
         let full = host_echo(&requester, n).await;
+        let tcp = host_echo(&outside, n).await;
         let inst = instantiate_only(n, dir.path()).await;
 
         println!(
@@ -173,6 +185,7 @@ fn main() {
         show("bare MQTT echo (reference, same run)", &bare);
         show("testkit/echo through the host", &full);
         show("store + instantiate + handle (no bus)", &inst);
+        show("testkit/echo from a TCP client", &tcp);
         println!(
             "ratio host/bare p50: {:.2}x   host overhead over bare MQTT p50: {:.3} ms",
             full.p50.as_secs_f64() / bare.p50.as_secs_f64(),

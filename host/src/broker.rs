@@ -22,20 +22,29 @@ pub enum BrokerError {
         #[source]
         source: std::io::Error,
     },
+    /// An in-process link could not be made.
+    #[error("the embedded MQTT broker refused an in-process link: {0}")]
+    Link(String),
     /// The broker thread did not start listening.
     #[error("the embedded MQTT broker did not start listening on {0} within 5 s")]
     NotListening(SocketAddr),
 }
 
+/// An in-process link into the broker (rumqttd's local link).
+pub type Link = (rumqttd::local::LinkTx, rumqttd::local::LinkRx);
+
 /// A running embedded broker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EmbeddedBroker {
     addr: SocketAddr,
+    /// In-process links made before the broker started (rumqttd makes them only then).
+    links: std::sync::Arc<std::sync::Mutex<Vec<Link>>>,
 }
 
 impl EmbeddedBroker {
-    /// Starts a broker on `addr`; port 0 picks a free port.
-    pub fn start(addr: SocketAddr) -> Result<Self, BrokerError> {
+    /// Starts a broker on `addr` (port 0 picks a free port), with `links` in-process
+    /// links for the host's own clients.
+    pub fn start(addr: SocketAddr, links: usize) -> Result<Self, BrokerError> {
         let listener =
             TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
         let addr = listener
@@ -50,6 +59,14 @@ impl EmbeddedBroker {
                 .map_err(|source| BrokerError::Bind { addr, source })?
         };
         let mut broker = rumqttd::Broker::new(config(inner));
+        let mut made = Vec::with_capacity(links);
+        for n in 0..links {
+            match broker.link(&format!("copper-wasm-local-{n}")) {
+                Ok(link) => made.push(link),
+                Err(error) => return Err(BrokerError::Link(error.to_string())),
+            }
+        }
+        let links = made;
         std::thread::Builder::new()
             .name("mqtt-broker".into())
             .spawn(move || {
@@ -73,7 +90,15 @@ impl EmbeddedBroker {
             .spawn(move || relay::run(listener, inner))
             .map_err(|source| BrokerError::Bind { addr, source })?;
         tracing::debug!(%addr, "embedded MQTT broker listening");
-        Ok(Self { addr })
+        Ok(Self {
+            addr,
+            links: std::sync::Arc::new(std::sync::Mutex::new(links)),
+        })
+    }
+
+    /// An in-process link, while any is left.
+    pub fn take_link(&self) -> Option<Link> {
+        self.links.lock().expect("links lock").pop()
     }
 
     /// Where it listens.

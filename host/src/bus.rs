@@ -110,6 +110,43 @@ fn redact(text: &str) -> String {
     }
 }
 
+/// How the host's parts reach the broker: in-process links into the embedded
+/// broker while it has some, TCP otherwise.
+#[derive(Clone)]
+pub enum Connector {
+    /// An external broker.
+    Tcp(BrokerAddress),
+    /// The embedded broker.
+    Embedded(crate::broker::EmbeddedBroker),
+}
+
+impl Connector {
+    /// The address clients outside the process use.
+    pub fn address(&self) -> BrokerAddress {
+        match self {
+            Connector::Tcp(address) => address.clone(),
+            Connector::Embedded(broker) => broker.address(),
+        }
+    }
+
+    /// A new client; `will` only applies over TCP (an in-process client's process
+    /// is the broker's: if it dies, the broker dies with it).
+    pub async fn connect(
+        &self,
+        client_id: &str,
+        will: Option<Will>,
+        shutdown: CancellationToken,
+    ) -> Result<Bus, BusError> {
+        let address = self.address();
+        if let Connector::Embedded(broker) = self
+            && let Some(link) = broker.take_link()
+        {
+            return Ok(Bus::connect_link(&address, link, shutdown));
+        }
+        Bus::connect(&address, client_id, will, shutdown).await
+    }
+}
+
 /// What can go wrong on the bus.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -168,7 +205,7 @@ struct Route {
 }
 
 struct Shared {
-    client: AsyncClient,
+    client: Client,
     routes: std::sync::Mutex<Vec<Route>>,
     next_id: AtomicU64,
     dropped: AtomicU64,
@@ -230,6 +267,88 @@ fn filter_matches(topic: &str, filter: &str) -> bool {
     rumqttc::matches(topic, filter)
 }
 
+/// How a bus reaches its broker: a TCP connection, or an in-process link into the
+/// embedded broker (no socket at all: the host's own clients use these).
+enum Client {
+    Mqtt(AsyncClient),
+    Link(AsyncMutex<rumqttd::local::LinkTx>),
+}
+
+impl Client {
+    async fn publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: Vec<u8>,
+    ) -> Result<(), BusError> {
+        match self {
+            Client::Mqtt(client) => client.publish(topic, qos, retain, payload).await?,
+            Client::Link(link) => {
+                let publish =
+                    rumqttd::protocol::Publish::new(topic.as_bytes().to_vec(), payload, retain);
+                link.lock()
+                    .await
+                    .send(rumqttd::protocol::Packet::Publish(publish, None))
+                    .await
+                    .map_err(link_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, filter: &str) -> Result<(), BusError> {
+        match self {
+            Client::Mqtt(client) => client.subscribe(filter, QoS::AtLeastOnce).await?,
+            Client::Link(link) => {
+                // LinkTx::subscribe never forwards retained messages: ask for them, as MQTT does.
+                let filter = rumqttd::protocol::Filter {
+                    path: filter.to_string(),
+                    qos: rumqttd::protocol::QoS::AtMostOnce,
+                    nolocal: false,
+                    preserve_retain: false,
+                    retain_forward_rule: rumqttd::protocol::RetainForwardRule::OnEverySubscribe,
+                };
+                let subscribe = rumqttd::protocol::Subscribe {
+                    pkid: 0,
+                    filters: vec![filter],
+                };
+                link.lock()
+                    .await
+                    .send(rumqttd::protocol::Packet::Subscribe(subscribe, None))
+                    .await
+                    .map_err(link_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn mqtt(&self) -> Option<&AsyncClient> {
+        match self {
+            Client::Mqtt(client) => Some(client),
+            Client::Link(_) => None,
+        }
+    }
+
+    fn try_unsubscribe(&self, filter: String) {
+        match self {
+            Client::Mqtt(client) => {
+                let _ = client.try_unsubscribe(filter);
+            }
+            Client::Link(link) => {
+                if let Ok(mut link) = link.try_lock() {
+                    let _ = link.try_unsubscribe(filter);
+                }
+            }
+        }
+    }
+}
+
+fn link_error(error: rumqttd::local::LinkError) -> BusError {
+    tracing::error!(%error, "in-process broker link failed");
+    BusError::Disconnected
+}
+
 impl Bus {
     /// Connects as `client_id` and starts polling; returns once the broker accepted us.
     pub async fn connect(
@@ -260,7 +379,7 @@ impl Bus {
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
         let shared = Arc::new(Shared {
-            client,
+            client: Client::Mqtt(client),
             routes: std::sync::Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -281,6 +400,56 @@ impl Bus {
             }),
             Ok(Err(_)) | Err(_) => Err(BusError::ConnectTimeout(address.clone())),
         }
+    }
+
+    /// A bus over an in-process link into the embedded broker at `address`.
+    pub fn connect_link(
+        address: &BrokerAddress,
+        (tx, rx): (rumqttd::local::LinkTx, rumqttd::local::LinkRx),
+        shutdown: CancellationToken,
+    ) -> Bus {
+        let shared = Arc::new(Shared {
+            client: Client::Link(AsyncMutex::new(tx)),
+            routes: std::sync::Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            address: address.clone(),
+            poller: AsyncMutex::new(None),
+            announcements: std::sync::Mutex::new(Vec::new()),
+            subscribed: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        });
+        let bus = Bus { shared };
+        let handle = tokio::spawn(bus.clone().poll_link(rx, shutdown));
+        *bus.shared.poller.try_lock().expect("a new bus") = Some(handle);
+        bus
+    }
+
+    async fn poll_link(self, mut rx: rumqttd::local::LinkRx, shutdown: CancellationToken) {
+        loop {
+            let notification = tokio::select! {
+                notification = rx.next() => notification,
+                _ = shutdown.cancelled() => break,
+            };
+            match notification {
+                Ok(Some(rumqttd::Notification::Forward(forward))) => self.deliver(Message {
+                    topic: String::from_utf8_lossy(&forward.publish.topic).into_owned(),
+                    payload: forward.publish.payload,
+                    retain: forward.publish.retain,
+                }),
+                // The router stops serving a link that fell behind until it says it is ready.
+                Ok(Some(rumqttd::Notification::Unschedule)) => {
+                    if rx.wake().await.is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "in-process broker link closed");
+                    break;
+                }
+            }
+        }
+        self.shared.routes.lock().expect("routes lock").clear();
     }
 
     /// The broker this bus is connected to.
@@ -307,7 +476,9 @@ impl Bus {
                 event = eventloop.poll() => event,
                 _ = shutdown.cancelled(), if !closing => {
                     closing = true;
-                    let _ = self.shared.client.try_disconnect();
+                    if let Some(client) = self.shared.client.mqtt() {
+                        let _ = client.try_disconnect();
+                    }
                     continue;
                 }
             };
@@ -373,11 +544,10 @@ impl Bus {
             .cloned()
             .collect();
         for filter in filters {
-            if let Err(error) = self
-                .shared
-                .client
-                .try_subscribe(filter.clone(), QoS::AtLeastOnce)
-            {
+            let Some(client) = self.shared.client.mqtt() else {
+                return;
+            };
+            if let Err(error) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
                 tracing::error!(%filter, %error, "cannot subscribe again after reconnecting");
             }
         }
@@ -391,11 +561,10 @@ impl Bus {
             .expect("announcements lock")
             .clone();
         for (topic, payload) in announcements {
-            if let Err(error) =
-                self.shared
-                    .client
-                    .try_publish(topic.clone(), QoS::AtLeastOnce, true, payload)
-            {
+            let Some(client) = self.shared.client.mqtt() else {
+                return;
+            };
+            if let Err(error) = client.try_publish(topic.clone(), QoS::AtLeastOnce, true, payload) {
                 tracing::error!(%topic, %error, "cannot announce again after reconnecting");
             }
         }
@@ -452,10 +621,7 @@ impl Bus {
             }
         };
         if send {
-            self.shared
-                .client
-                .subscribe(filter, QoS::AtLeastOnce)
-                .await?;
+            self.shared.client.subscribe(filter).await?;
         }
         Ok(Subscription {
             rx,
@@ -476,7 +642,7 @@ impl Bus {
         let mut subscribed = self.shared.subscribed.lock().expect("subscribed lock");
         if subscribed.get(&route.filter) == Some(&false) {
             subscribed.remove(&route.filter);
-            let _ = self.shared.client.try_unsubscribe(route.filter);
+            self.shared.client.try_unsubscribe(route.filter);
         }
     }
 
@@ -514,9 +680,15 @@ impl Bus {
 
     /// Sends what is queued, disconnects cleanly (no last will) and waits for the poller.
     pub async fn close(&self) {
-        let _ = self.shared.client.disconnect().await;
-        if let Some(handle) = self.shared.poller.lock().await.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), handle).await;
+        let handle = self.shared.poller.lock().await.take();
+        match (&self.shared.client, handle) {
+            (Client::Mqtt(client), Some(handle)) => {
+                let _ = client.disconnect().await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), handle).await;
+            }
+            // A link has nothing to send: everything went to the router already.
+            (Client::Link(_), Some(handle)) => handle.abort(),
+            (_, None) => {}
         }
     }
 }

@@ -2,7 +2,7 @@
 //! runtime, the services it hosts and the scheduler serving them.
 
 use crate::broker::{BrokerError, EmbeddedBroker};
-use crate::bus::{BrokerAddress, Bus, BusError, Will};
+use crate::bus::{BrokerAddress, Bus, BusError, Connector, Will};
 use crate::capability::git::GitConfig;
 use crate::component::{Limits, LoadError, Runtime, default_compiled_cache};
 use crate::sandbox::Sandbox;
@@ -154,39 +154,42 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
     Ok(registry)
 }
 
+/// In-process links kept for clients of the host beyond its services (a runner, a caller).
+const SPARE_LINKS: usize = 4;
+
 /// A running host: its broker (if embedded) and its services on the bus.
 pub struct Host {
     address: BrokerAddress,
+    connector: Connector,
     registry: Arc<Registry>,
     serving: Serving,
     shutdown: CancellationToken,
-    _broker: Option<EmbeddedBroker>,
 }
 
 impl Host {
-    /// Starts the broker (if embedded), loads the components and serves them until `shutdown`.
+    /// Loads the components, starts the broker (if embedded) and serves them until `shutdown`.
     pub async fn start(config: HostConfig, shutdown: CancellationToken) -> Result<Host, HostError> {
-        let (address, broker) = match &config.broker {
-            BrokerChoice::Embedded(addr) => {
-                let broker = EmbeddedBroker::start(*addr)?;
-                (broker.address(), Some(broker))
-            }
-            BrokerChoice::External(address) => (address.clone(), None),
-        };
         let registry = Arc::new(load_registry(&config).await?);
+        let connector = match &config.broker {
+            BrokerChoice::Embedded(addr) => {
+                let links = registry.services().count() + SPARE_LINKS;
+                Connector::Embedded(EmbeddedBroker::start(*addr, links)?)
+            }
+            BrokerChoice::External(address) => Connector::Tcp(address.clone()),
+        };
         let serving = scheduler::serve(
             registry.clone(),
-            &address,
+            &connector,
             config.scheduler.clone(),
             shutdown.child_token(),
         )
         .await?;
         Ok(Host {
-            address,
+            address: connector.address(),
+            connector,
             registry,
             serving,
             shutdown,
-            _broker: broker,
         })
     }
 
@@ -202,7 +205,9 @@ impl Host {
 
     /// A new client on the host's broker.
     pub async fn connect(&self, client_id: &str, will: Option<Will>) -> Result<Bus, BusError> {
-        Bus::connect(&self.address, client_id, will, self.shutdown.child_token()).await
+        self.connector
+            .connect(client_id, will, self.shutdown.child_token())
+            .await
     }
 
     /// Stops serving: running requests finish, services say `down`.

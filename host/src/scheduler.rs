@@ -6,7 +6,7 @@
 //! up to a bound per service, with a bounded queue behind it; a full queue, a
 //! trap, a timeout or an input that fails the schema becomes a `failed` finish.
 
-use crate::bus::{BrokerAddress, Bus, BusError, Message, Will};
+use crate::bus::{Bus, BusError, Connector, Message, Will};
 use crate::capability::ServiceEvent;
 use crate::component::{ComponentService, Job};
 use crate::protocol::{self, CORRELATION_FIELD, Object};
@@ -153,7 +153,7 @@ pub struct Serving {
 /// Starts serving every service of `registry` on the broker; runs until `shutdown`.
 pub async fn serve(
     registry: Arc<Registry>,
-    address: &BrokerAddress,
+    connector: &Connector,
     config: SchedulerConfig,
     shutdown: CancellationToken,
 ) -> Result<Serving, BusError> {
@@ -168,7 +168,9 @@ pub async fn serve(
         };
         let client_id = format!("copper-wasm-{name}-{}", &host_id[..12]);
         // The connection outlives `shutdown`: `stop` still says `down` on it, then closes it.
-        let bus = Bus::connect(address, &client_id, Some(will), CancellationToken::new()).await?;
+        let bus = connector
+            .connect(&client_id, Some(will), CancellationToken::new())
+            .await?;
         let lane = Arc::new(Lane {
             permits: Semaphore::new(config.concurrency.max(1)),
             pending: AtomicUsize::new(0),
