@@ -378,17 +378,7 @@ impl Bus {
         let mut network = rumqttc::NetworkOptions::new();
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
-        let shared = Arc::new(Shared {
-            client: Client::Mqtt(client),
-            routes: std::sync::Mutex::new(Vec::new()),
-            next_id: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            address: address.clone(),
-            poller: AsyncMutex::new(None),
-            announcements: std::sync::Mutex::new(Vec::new()),
-            subscribed: std::sync::Mutex::new(std::collections::BTreeMap::new()),
-        });
-        let bus = Bus { shared };
+        let bus = Bus::new(Client::Mqtt(client), address);
         let (ready_tx, ready_rx) = oneshot::channel();
         let handle = tokio::spawn(bus.clone().poll(eventloop, ready_tx, shutdown));
         *bus.shared.poller.lock().await = Some(handle);
@@ -402,14 +392,9 @@ impl Bus {
         }
     }
 
-    /// A bus over an in-process link into the embedded broker at `address`.
-    pub fn connect_link(
-        address: &BrokerAddress,
-        (tx, rx): (rumqttd::local::LinkTx, rumqttd::local::LinkRx),
-        shutdown: CancellationToken,
-    ) -> Bus {
+    fn new(client: Client, address: &BrokerAddress) -> Bus {
         let shared = Arc::new(Shared {
-            client: Client::Link(AsyncMutex::new(tx)),
+            client,
             routes: std::sync::Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -418,7 +403,16 @@ impl Bus {
             announcements: std::sync::Mutex::new(Vec::new()),
             subscribed: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         });
-        let bus = Bus { shared };
+        Bus { shared }
+    }
+
+    /// A bus over an in-process link into the embedded broker at `address`.
+    pub fn connect_link(
+        address: &BrokerAddress,
+        (tx, rx): (rumqttd::local::LinkTx, rumqttd::local::LinkRx),
+        shutdown: CancellationToken,
+    ) -> Bus {
+        let bus = Bus::new(Client::Link(AsyncMutex::new(tx)), address);
         let handle = tokio::spawn(bus.clone().poll_link(rx, shutdown));
         *bus.shared.poller.try_lock().expect("a new bus") = Some(handle);
         bus
