@@ -104,7 +104,9 @@ pub async fn request(
 ) -> Result<Finish, RequestError> {
     let service = protocol::service_of(topic).to_string();
     let id = uuid::Uuid::new_v4().to_string();
-    let mut replies = bus.subscribe_kept(&format!("{topic}/+")).await?;
+    // Finish and progress apart: `<topic>/start` (and anything else) need not wake us.
+    let mut replies = bus.subscribe_kept(&protocol::finish_topic(topic)).await?;
+    let mut updates = bus.subscribe_kept(&protocol::progress_topic(topic)).await?;
     let mut errors = bus.subscribe_kept(&protocol::error_topic(&service)).await?;
     let mut status = bus
         .subscribe_kept(&protocol::status_topic(&service))
@@ -126,37 +128,32 @@ pub async fn request(
         tokio::select! {
             message = replies.recv() => {
                 let Some(message) = message else { return Err(BusError::Disconnected.into()) };
-                match message.topic.rsplit('/').next() {
-                    Some("finish") => {
-                        let mut finish = protocol::parse_finish(&message.payload);
-                        if !ours(finish.correlation_id.as_deref()) {
-                            continue;
-                        }
-                        // copper's services report errors on <service>/error, then finish:
-                        // an error delivered before this finish is already waiting.
-                        while let Some(message) = errors.try_recv() {
-                            if let Some(error) = error_for(topic, &message, &ours) {
-                                reported_error = Some(error);
-                            }
-                        }
-                        if let (Status::Success, Some(error)) = (finish.status, reported_error.take())
-                            && !finish.entry.contains_key("status")
-                        {
-                            finish.status = Status::Failed;
-                            finish.error = Some(error);
-                        }
-                        return Ok(finish);
-                    }
-                    Some("status") => {
-                        let text = match serde_json::from_slice::<Value>(&message.payload) {
-                            Ok(Value::Object(body)) if !ours(body.get(CORRELATION_FIELD).and_then(Value::as_str)) => continue,
-                            Ok(Value::Object(body)) => body.get("message").and_then(Value::as_str).unwrap_or_default().to_string(),
-                            _ => String::from_utf8_lossy(&message.payload).into_owned(),
-                        };
-                        progress(text);
-                    }
-                    _ => {}
+                let mut finish = protocol::parse_finish(&message.payload);
+                if !ours(finish.correlation_id.as_deref()) {
+                    continue;
                 }
+                // copper's services report errors on <service>/error, then finish:
+                // an error delivered before this finish is already waiting.
+                while let Some(message) = errors.try_recv() {
+                    if let Some(error) = error_for(topic, &message, &ours) {
+                        reported_error = Some(error);
+                    }
+                }
+                if let (Status::Success, Some(error)) = (finish.status, reported_error.take())
+                    && !finish.entry.contains_key("status")
+                {
+                    finish.status = Status::Failed;
+                    finish.error = Some(error);
+                }
+                return Ok(finish);
+            }
+            Some(message) = updates.recv() => {
+                let text = match serde_json::from_slice::<Value>(&message.payload) {
+                    Ok(Value::Object(body)) if !ours(body.get(CORRELATION_FIELD).and_then(Value::as_str)) => continue,
+                    Ok(Value::Object(body)) => body.get("message").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    _ => String::from_utf8_lossy(&message.payload).into_owned(),
+                };
+                progress(text);
             }
             Some(message) = errors.recv() => {
                 if let Some(error) = error_for(topic, &message, &ours) {
