@@ -132,6 +132,12 @@ pub async fn request(
                 if !ours(finish.correlation_id.as_deref()) {
                     continue;
                 }
+                // Progress published before this finish is already waiting: report it first.
+                while let Some(message) = updates.try_recv() {
+                    if let Some(text) = progress_text(&message, &ours) {
+                        progress(text);
+                    }
+                }
                 // copper's services report errors on <service>/error, then finish:
                 // an error delivered before this finish is already waiting.
                 while let Some(message) = errors.try_recv() {
@@ -148,12 +154,9 @@ pub async fn request(
                 return Ok(finish);
             }
             Some(message) = updates.recv() => {
-                let text = match serde_json::from_slice::<Value>(&message.payload) {
-                    Ok(Value::Object(body)) if !ours(body.get(CORRELATION_FIELD).and_then(Value::as_str)) => continue,
-                    Ok(Value::Object(body)) => body.get("message").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    _ => String::from_utf8_lossy(&message.payload).into_owned(),
-                };
-                progress(text);
+                if let Some(text) = progress_text(&message, &ours) {
+                    progress(text);
+                }
             }
             Some(message) = errors.recv() => {
                 if let Some(error) = error_for(topic, &message, &ours) {
@@ -169,6 +172,25 @@ pub async fn request(
                 return Err(RequestError::NoAnswer { topic: topic.to_string(), waited: wait.unwrap_or_default() });
             }
         }
+    }
+}
+
+/// The text of a progress message on `<topic>/status`, if it is about our request.
+fn progress_text(
+    message: &crate::bus::Message,
+    ours: &impl Fn(Option<&str>) -> bool,
+) -> Option<String> {
+    match serde_json::from_slice::<Value>(&message.payload) {
+        Ok(Value::Object(body)) if !ours(body.get(CORRELATION_FIELD).and_then(Value::as_str)) => {
+            None
+        }
+        Ok(Value::Object(body)) => Some(
+            body.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        _ => Some(String::from_utf8_lossy(&message.payload).into_owned()),
     }
 }
 
