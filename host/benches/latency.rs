@@ -168,7 +168,7 @@ fn main() {
 
         // A client of the broker from outside the process (TCP), for comparison.
         let outside = copper_wasm::bus::Bus::connect(
-            host.address(),
+            &host.address(),
             "bench-tcp",
             None,
             CancellationToken::new(),

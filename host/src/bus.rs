@@ -287,11 +287,7 @@ impl Client {
             Client::Link(link) => {
                 let publish =
                     rumqttd::protocol::Publish::new(topic.as_bytes().to_vec(), payload, retain);
-                link.lock()
-                    .await
-                    .send(rumqttd::protocol::Packet::Publish(publish, None))
-                    .await
-                    .map_err(link_error)?;
+                send_link(link, rumqttd::protocol::Packet::Publish(publish, None)).await?;
             }
         }
         Ok(())
@@ -313,11 +309,7 @@ impl Client {
                     pkid: 0,
                     filters: vec![filter],
                 };
-                link.lock()
-                    .await
-                    .send(rumqttd::protocol::Packet::Subscribe(subscribe, None))
-                    .await
-                    .map_err(link_error)?;
+                send_link(link, rumqttd::protocol::Packet::Subscribe(subscribe, None)).await?;
             }
         }
         Ok(())
@@ -344,9 +336,20 @@ impl Client {
     }
 }
 
-fn link_error(error: rumqttd::local::LinkError) -> BusError {
-    tracing::error!(%error, "in-process broker link failed");
-    BusError::Disconnected
+/// Hands a packet to the router through an in-process link.
+async fn send_link(
+    link: &AsyncMutex<rumqttd::local::LinkTx>,
+    packet: rumqttd::protocol::Packet,
+) -> Result<(), BusError> {
+    link.lock()
+        .await
+        .send(packet)
+        .await
+        .map(drop)
+        .map_err(|error| {
+            tracing::error!(%error, "in-process broker link failed");
+            BusError::Disconnected
+        })
 }
 
 impl Bus {

@@ -159,7 +159,6 @@ const SPARE_LINKS: usize = 4;
 
 /// A running host: its broker (if embedded) and its services on the bus.
 pub struct Host {
-    address: BrokerAddress,
     connector: Connector,
     registry: Arc<Registry>,
     serving: Serving,
@@ -185,7 +184,6 @@ impl Host {
         )
         .await?;
         Ok(Host {
-            address: connector.address(),
             connector,
             registry,
             serving,
@@ -194,8 +192,8 @@ impl Host {
     }
 
     /// The broker clients connect to.
-    pub fn address(&self) -> &BrokerAddress {
-        &self.address
+    pub fn address(&self) -> BrokerAddress {
+        self.connector.address()
     }
 
     /// The services hosted here.

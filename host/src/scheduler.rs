@@ -52,11 +52,9 @@ impl Service {
             .actions
             .iter()
             .map(|action| {
-                // Schemas were checked when the service was loaded.
                 let compile = |schema: &Value| {
-                    jsonschema::validator_for(schema).unwrap_or_else(|_| {
-                        jsonschema::validator_for(&json!({})).expect("empty schema")
-                    })
+                    jsonschema::validator_for(schema)
+                        .expect("schemas are checked when a service is loaded")
                 };
                 let compiled = Action {
                     input: compile(&action.input_schema),

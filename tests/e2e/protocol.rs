@@ -201,12 +201,7 @@ async fn our_runner_drives_a_service_that_speaks_only_copper() {
         ]);
         command
     };
-    let out = tokio::task::spawn_blocking({
-        let mut command = run(&good);
-        move || output(&mut command)
-    })
-    .await
-    .unwrap();
+    let out = output_async(run(&good)).await;
     assert_eq!(
         out.code, 0,
         "stdout:\n{}\nstderr:\n{}",
@@ -226,12 +221,7 @@ async fn our_runner_drives_a_service_that_speaks_only_copper() {
         "- action: greeter/hello\n  name: nobody\n- action: greeter/hello\n  name: never\n",
     )
     .unwrap();
-    let out = tokio::task::spawn_blocking({
-        let mut command = run(&bad);
-        move || output(&mut command)
-    })
-    .await
-    .unwrap();
+    let out = output_async(run(&bad)).await;
     assert_eq!(
         out.code, 1,
         "stdout:\n{}\nstderr:\n{}",
@@ -250,16 +240,12 @@ async fn our_runner_drives_a_service_that_speaks_only_copper() {
     );
 
     // Without --external the runner refuses: a copper service's `up` is not retained.
-    let out = tokio::task::spawn_blocking({
-        let mut command = copper(root.path());
-        command
-            .arg("run")
-            .arg(&good)
-            .args(["--broker", &broker, "--no-local-services"]);
-        move || output(&mut command)
-    })
-    .await
-    .unwrap();
+    let mut command = copper(root.path());
+    command
+        .arg("run")
+        .arg(&good)
+        .args(["--broker", &broker, "--no-local-services"]);
+    let out = output_async(command).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains("greeter/hello") && out.stderr.contains("fetcher/fetch"),

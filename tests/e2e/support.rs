@@ -82,6 +82,13 @@ pub fn output(command: &mut Command) -> Output {
     }
 }
 
+/// Runs a command to its end without blocking the async runtime.
+pub async fn output_async(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || output(&mut command))
+        .await
+        .expect("the command thread")
+}
+
 /// A child process killed when dropped.
 pub struct Process {
     child: std::process::Child,
