@@ -8,6 +8,7 @@ use crate::bus::BrokerAddress;
 use crate::host::{BrokerChoice, Host, HostConfig};
 use crate::protocol::{Object, Status};
 use crate::runner::{self, RequestError};
+use crate::services_file::{BackendSpec, ServicesFile};
 use crate::workflow::{Workflow, parse_timeout};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -92,6 +93,9 @@ struct HostArgs {
     /// Requests of one service running at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// The services file (default: `copper.yaml` beside the workflow, or in the working folder).
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
 }
 
 /// A failure with the exit code it deserves.
@@ -99,6 +103,18 @@ struct HostArgs {
 struct Exit(u8);
 
 impl HostArgs {
+    /// The services file given, else `copper.yaml` in `dir`, read and checked.
+    fn services_file(&self, dir: &std::path::Path) -> anyhow::Result<Option<ServicesFile>> {
+        let path = match &self.services {
+            Some(path) => path.clone(),
+            None => match ServicesFile::beside(&dir.join("workflow")) {
+                Some(path) => path,
+                None => return Ok(None),
+            },
+        };
+        ServicesFile::load(&path).map(Some).map_err(|e| fail(2, e))
+    }
+
     fn config(&self, default_listen: SocketAddr) -> anyhow::Result<HostConfig> {
         let broker = match &self.broker {
             Some(url) => BrokerChoice::External(BrokerAddress::parse(url)?),
@@ -206,15 +222,44 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
     }
 }
 
+/// A host that cannot start because of one service: an error naming the first
+/// step that asks for it (exit 2); any other: exit 3.
+fn step_error(workflow: &Workflow, services: &ServicesFile, error: anyhow::Error) -> anyhow::Error {
+    let service = error
+        .downcast_ref::<crate::host::HostError>()
+        .and_then(|e| e.service());
+    let Some(step) = service.and_then(|name| workflow.steps.iter().find(|s| s.service() == name))
+    else {
+        return error.context("cannot start the host");
+    };
+    let service = step.service();
+    let declared = services
+        .get(service)
+        .map(|s| format!(" ({}:{})", services.path.display(), s.line))
+        .unwrap_or_default();
+    let problem = format!("{error:#}");
+    fail(
+        2,
+        crate::workflow::WorkflowError {
+            file: workflow.source.clone(),
+            line: step.field_lines.get("action").copied().or(Some(step.line)),
+            column: None,
+            field: Some("action".into()),
+            message: format!(
+                "step {} asks for `{}`, but service `{service}`{declared} cannot be served: {problem}",
+                step.number, step.action
+            ),
+        },
+    )
+}
+
 /// Starts the host and connects one client of its broker, named after `role`.
 async fn start(
     config: HostConfig,
     role: &str,
     will: Option<crate::bus::Will>,
 ) -> anyhow::Result<(Host, crate::bus::Bus)> {
-    let host = Host::start(config, CancellationToken::new())
-        .await
-        .context("cannot start the host")?;
+    let host = Host::start(config, CancellationToken::new()).await?;
     let bus = host
         .connect(
             &format!("copper-wasm-{role}-{}", uuid::Uuid::new_v4().simple()),
@@ -226,22 +271,77 @@ async fn start(
 
 async fn run(path: PathBuf, args: HostArgs, external: Vec<String>) -> anyhow::Result<u8> {
     let workflow = Workflow::load(&path).map_err(|e| fail(2, e))?;
-    let config = args.config(ANY_LOOPBACK_PORT)?;
+    let folder = path.parent().unwrap_or(std::path::Path::new("."));
+    let services = args.services_file(folder)?.unwrap_or_default();
+    let mut config = args.config(ANY_LOOPBACK_PORT)?;
+    // Components are cheap to host; containers only start for the services the workflow uses.
+    let used: Vec<&str> = workflow.steps.iter().map(|s| s.service()).collect();
+    config.services = services
+        .services
+        .iter()
+        .filter(|s| {
+            matches!(s.backend, BackendSpec::Component(_)) || used.contains(&s.name.as_str())
+        })
+        .cloned()
+        .collect();
+    if args.no_local_services {
+        config.services.clear();
+    }
     let remote_broker = matches!(config.broker, BrokerChoice::External(_));
-    let (host, bus) = start(config, "runner", Some(runner::runner_will())).await?;
+    let (host, bus) = match start(config, "runner", Some(runner::runner_will())).await {
+        Ok(started) => started,
+        Err(error) => return Err(step_error(&workflow, &services, error)),
+    };
     // Actions hosted here, then those of services up on the broker: ours describe their
     // actions; copper's only say `up`, so any action of theirs is taken (as with --external).
     let mut known = host.registry().topics();
     let local: Vec<String> = host.registry().services().map(|s| s.name.clone()).collect();
+    for spec in &services.services {
+        if matches!(&spec.backend, BackendSpec::Docker(_)) {
+            known.extend(spec.topics());
+        }
+    }
+    let externals: Vec<&str> = services
+        .services
+        .iter()
+        .filter(|s| matches!(s.backend, BackendSpec::External) && used.contains(&s.name.as_str()))
+        .map(|s| s.name.as_str())
+        .collect();
     let mut open = external;
-    if remote_broker || workflow.steps.iter().any(|s| !known.contains(&s.action)) {
+    let mut up = Vec::new();
+    if remote_broker
+        || !externals.is_empty()
+        || workflow.steps.iter().any(|s| !known.contains(&s.action))
+    {
         for service in runner::services_up(&bus, Duration::from_millis(300)).await? {
+            up.push(service.name.clone());
             match service.actions {
                 Some(actions) => known.extend(actions),
                 None if !local.contains(&service.name) => open.push(service.name),
                 None => {}
             }
         }
+    }
+    for name in externals {
+        if !up.iter().any(|u| u == name) {
+            let step = workflow.steps.iter().find(|s| s.service() == name);
+            host.stop().await;
+            let error = crate::workflow::WorkflowError {
+                file: workflow.source.clone(),
+                line: step.and_then(|s| s.field_lines.get("action").copied()),
+                column: None,
+                field: Some("action".into()),
+                message: format!(
+                    "step {} asks for `{}`, served by the external service `{name}` ({}), which is not up on the broker",
+                    step.map_or(0, |s| s.number),
+                    step.map_or("", |s| s.action.as_str()),
+                    services.path.display()
+                ),
+            };
+            return Err(fail(2, error));
+        }
+        let spec = services.get(name).expect("an external service of the file");
+        known.extend(spec.topics());
     }
     known.sort();
     known.dedup();
@@ -269,7 +369,12 @@ async fn run(path: PathBuf, args: HostArgs, external: Vec<String>) -> anyhow::Re
 }
 
 async fn serve(args: HostArgs) -> anyhow::Result<u8> {
-    let config = args.config(MQTT_LOOPBACK)?;
+    let mut config = args.config(MQTT_LOOPBACK)?;
+    if !args.no_local_services
+        && let Some(file) = args.services_file(std::path::Path::new("."))?
+    {
+        config.services = file.services;
+    }
     let shutdown = CancellationToken::new();
     let host = Host::start(config, shutdown.clone())
         .await
@@ -374,8 +479,20 @@ async fn call(
     fields
         .entry("action")
         .or_insert_with(|| serde_json::Value::from(topic.clone()));
-    let config = args.config(ANY_LOOPBACK_PORT)?;
-    let (host, bus) = start(config, "call", None).await?;
+    let mut config = args.config(ANY_LOOPBACK_PORT)?;
+    if !args.no_local_services
+        && let Some(file) = args.services_file(std::path::Path::new("."))?
+    {
+        let service = crate::protocol::service_of(&topic);
+        config.services = file
+            .services
+            .into_iter()
+            .filter(|s| matches!(s.backend, BackendSpec::Component(_)) || s.name == service)
+            .collect();
+    }
+    let (host, bus) = start(config, "call", None)
+        .await
+        .context("cannot start the host")?;
     let answer = tokio::select! {
         answer = runner::request(&bus, &topic, &fields, wait, |message| eprintln!("{topic}: {message}")) => Some(answer),
         () = interrupted() => None,

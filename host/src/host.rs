@@ -5,8 +5,13 @@ use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::bus::{BrokerAddress, Bus, BusError, Connector, Will};
 use crate::capability::git::GitConfig;
 use crate::component::{Limits, LoadError, Runtime, default_compiled_cache};
+use crate::docker::{
+    self, DockerError, Engine, lambda::LambdaService, long_running, sidecar::Sidecars,
+};
 use crate::sandbox::Sandbox;
 use crate::scheduler::{self, DuplicateService, Registry, SchedulerConfig, Service, Serving};
+use crate::service::ServiceInfo;
+use crate::services_file::{BackendSpec, DockerSpec, Mode, ServiceSpec};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +47,8 @@ pub struct HostConfig {
     pub builtins: bool,
     /// More components to host, as files.
     pub components: Vec<PathBuf>,
+    /// Services of a services file: components, containers and external services.
+    pub services: Vec<ServiceSpec>,
 }
 
 impl Default for HostConfig {
@@ -58,6 +65,7 @@ impl Default for HostConfig {
                 .filter(|s| !s.is_empty()),
             builtins: true,
             components: Vec::new(),
+            services: Vec::new(),
         }
     }
 }
@@ -104,6 +112,38 @@ pub enum HostError {
     /// Two services share a name.
     #[error(transparent)]
     Duplicate(#[from] DuplicateService),
+    /// A component of the services file calls itself by another name.
+    #[error("the services file names `{declared}`, but {path} describes itself as `{described}`")]
+    Misnamed {
+        /// The name in the services file.
+        declared: String,
+        /// The component file.
+        path: PathBuf,
+        /// The name it gave.
+        described: String,
+    },
+    /// A Docker service cannot be served.
+    #[error("service `{service}` cannot run in Docker")]
+    Docker {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: DockerError,
+    },
+}
+
+impl HostError {
+    /// The service at fault, when one is.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            HostError::Docker { service, .. }
+            | HostError::Misnamed {
+                declared: service, ..
+            } => Some(service),
+            _ => None,
+        }
+    }
 }
 
 /// Loads the configured components into a registry, without serving them.
@@ -137,7 +177,15 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
             registry.add(Service::component(component))?;
         }
     }
-    for path in &config.components {
+    let declared = config
+        .services
+        .iter()
+        .filter_map(|spec| match &spec.backend {
+            BackendSpec::Component(path) => Some((Some(spec.name.as_str()), path)),
+            _ => None,
+        });
+    let files = config.components.iter().map(|path| (None, path));
+    for (name, path) in files.chain(declared) {
         let bytes = std::fs::read(path).map_err(|source| HostError::Read {
             path: path.clone(),
             source,
@@ -149,46 +197,239 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
                 name: path.display().to_string(),
                 source,
             })?;
+        if let Some(name) = name
+            && name != component.info().name
+        {
+            return Err(HostError::Misnamed {
+                declared: name.to_string(),
+                path: path.clone(),
+                described: component.info().name.clone(),
+            });
+        }
         registry.add(Service::component(component))?;
     }
     Ok(registry)
 }
 
+/// The Docker side of a host: the engine, lambdas' sidecars, long-running containers.
+struct Containers {
+    engine: Engine,
+    sidecars: Vec<Sidecars>,
+    running: Vec<long_running::Running>,
+    /// Cancelled when the host stops: running lambdas are killed.
+    stopping: CancellationToken,
+}
+
+impl Containers {
+    /// Removes everything this host made in Docker.
+    async fn stop(self) {
+        self.stopping.cancel();
+        for running in self.running {
+            running.stop(&self.engine).await;
+        }
+        for sidecars in self.sidecars {
+            sidecars.stop().await;
+        }
+        self.engine.remove_all_owned().await;
+    }
+}
+
+fn docker_specs(config: &HostConfig) -> impl Iterator<Item = (&ServiceSpec, &DockerSpec)> {
+    config
+        .services
+        .iter()
+        .filter_map(|spec| match &spec.backend {
+            BackendSpec::Docker(docker) => Some((spec, &**docker)),
+            _ => None,
+        })
+}
+
+/// Connects to Docker when a service needs it, and registers the lambda services.
+async fn add_lambdas(
+    config: &HostConfig,
+    registry: &mut Registry,
+) -> Result<Option<Containers>, HostError> {
+    let Some((first, _)) = docker_specs(config).next() else {
+        return Ok(None);
+    };
+    let engine = Engine::connect()
+        .await
+        .map_err(|source| HostError::Docker {
+            service: first.name.clone(),
+            source,
+        })?;
+    let mut containers = Containers {
+        engine: engine.clone(),
+        sidecars: Vec::new(),
+        running: Vec::new(),
+        stopping: CancellationToken::new(),
+    };
+    let sandbox =
+        Sandbox::new(&config.cache, &config.workspace).map_err(|source| HostError::Cache {
+            path: config.cache.clone(),
+            source,
+        })?;
+    for (spec, docker) in docker_specs(config).filter(|(_, d)| d.mode == Mode::Lambda) {
+        let failed = |source| HostError::Docker {
+            service: spec.name.clone(),
+            source,
+        };
+        let prepared = async {
+            let image = docker::image::ensure(
+                &engine,
+                &spec.name,
+                &docker.container.image,
+                docker.container.pull,
+            )
+            .await?;
+            let sidecars = Sidecars::start(&engine, &spec.name, docker).await?;
+            Ok::<_, DockerError>((image, sidecars))
+        };
+        let (image, sidecars) = match prepared.await {
+            Ok(prepared) => prepared,
+            Err(source) => {
+                containers.stop().await;
+                return Err(failed(source));
+            }
+        };
+        let lambda = LambdaService {
+            engine: engine.clone(),
+            info: ServiceInfo {
+                name: spec.name.clone(),
+                version: image.clone(),
+                actions: spec.actions.clone().unwrap_or_default(),
+                capabilities: Vec::new(),
+            },
+            image,
+            container: docker.container.clone(),
+            network: sidecars.network.name().map(str::to_string),
+            sandbox: sandbox.clone(),
+            logs: sandbox.cache().join("logs"),
+            shutdown: containers.stopping.child_token(),
+        };
+        containers.sidecars.push(sidecars);
+        if let Err(error) = registry.add(Service::container(lambda, docker.timeout)) {
+            containers.stop().await;
+            return Err(error.into());
+        }
+    }
+    Ok(Some(containers))
+}
+
 /// In-process links kept for clients of the host beyond its services (a runner, a caller).
 const SPARE_LINKS: usize = 4;
 
-/// A running host: its broker (if embedded) and its services on the bus.
+/// A running host: its broker (if embedded), its services on the bus, its containers.
 pub struct Host {
     connector: Connector,
     registry: Arc<Registry>,
     serving: Serving,
     shutdown: CancellationToken,
+    containers: Option<Containers>,
 }
 
 impl Host {
     /// Loads the components, starts the broker (if embedded) and serves them until `shutdown`.
+    ///
+    /// Docker services are made ready first (images found, built or pulled, sidecars
+    /// started); long-running containers are started last and awaited until `up`.
     pub async fn start(config: HostConfig, shutdown: CancellationToken) -> Result<Host, HostError> {
-        let registry = Arc::new(load_registry(&config).await?);
-        let connector = match &config.broker {
-            BrokerChoice::Embedded(addr) => {
-                let links = registry.services().count() + SPARE_LINKS;
-                Connector::Embedded(EmbeddedBroker::start(*addr, links)?)
-            }
-            BrokerChoice::External(address) => Connector::Tcp(address.clone()),
+        let mut registry = load_registry(&config).await?;
+        let containers = add_lambdas(&config, &mut registry).await?;
+        let registry = Arc::new(registry);
+        let started = async {
+            let connector = match &config.broker {
+                BrokerChoice::Embedded(addr) => {
+                    let links = registry.services().count() + SPARE_LINKS;
+                    Connector::Embedded(EmbeddedBroker::start(*addr, links)?)
+                }
+                BrokerChoice::External(address) => Connector::Tcp(address.clone()),
+            };
+            let serving = scheduler::serve(
+                registry.clone(),
+                &connector,
+                config.scheduler.clone(),
+                shutdown.child_token(),
+            )
+            .await?;
+            Ok::<_, HostError>((connector, serving))
         };
-        let serving = scheduler::serve(
-            registry.clone(),
-            &connector,
-            config.scheduler.clone(),
-            shutdown.child_token(),
-        )
-        .await?;
-        Ok(Host {
+        let (connector, serving) = match started.await {
+            Ok(started) => started,
+            Err(error) => {
+                if let Some(containers) = containers {
+                    containers.stop().await;
+                }
+                return Err(error);
+            }
+        };
+        let mut host = Host {
             connector,
             registry,
             serving,
             shutdown,
-        })
+            containers,
+        };
+        if let Err(error) = host.start_long_running(&config).await {
+            host.stop().await;
+            return Err(error);
+        }
+        Ok(host)
+    }
+
+    /// Starts the long-running containers, each awaited until it says `up`.
+    async fn start_long_running(&mut self, config: &HostConfig) -> Result<(), HostError> {
+        let Some(mut containers) = self.containers.take() else {
+            return Ok(());
+        };
+        let started = self.start_each_long_running(config, &mut containers).await;
+        self.containers = Some(containers);
+        started
+    }
+
+    async fn start_each_long_running(
+        &self,
+        config: &HostConfig,
+        containers: &mut Containers,
+    ) -> Result<(), HostError> {
+        let services: Vec<_> = docker_specs(config)
+            .filter(|(_, d)| d.mode == Mode::Service)
+            .collect();
+        if services.is_empty() {
+            return Ok(());
+        }
+        let sandbox =
+            Sandbox::new(&config.cache, &config.workspace).map_err(|source| HostError::Cache {
+                path: config.cache.clone(),
+                source,
+            })?;
+        let bus = self.connect("copper-wasm-docker", None).await?;
+        let address = self.address();
+        for (spec, docker) in services {
+            let running = long_running::start(
+                &containers.engine,
+                &spec.name,
+                docker,
+                &address,
+                &bus,
+                &sandbox,
+                &sandbox.cache().join("logs"),
+            )
+            .await
+            .map_err(|source| HostError::Docker {
+                service: spec.name.clone(),
+                source,
+            });
+            match running {
+                Ok(running) => containers.running.push(running),
+                Err(error) => {
+                    bus.close().await;
+                    return Err(error);
+                }
+            }
+        }
+        bus.close().await;
+        Ok(())
     }
 
     /// The broker clients connect to.
@@ -208,8 +449,15 @@ impl Host {
             .await
     }
 
-    /// Stops serving: running requests finish, services say `down`.
+    /// Stops serving: running components finish, running containers are killed,
+    /// services say `down`, and every container and network of this host is removed.
     pub async fn stop(self) {
+        if let Some(containers) = &self.containers {
+            containers.stopping.cancel();
+        }
         self.serving.stop().await;
+        if let Some(containers) = self.containers {
+            containers.stop().await;
+        }
     }
 }

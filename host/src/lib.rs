@@ -10,6 +10,9 @@
 //! - [`scheduler`]: the registry of services, served on the bus with bounded concurrency.
 //! - [`service`]: what a service is, whatever runs it, and how a request fails.
 //! - [`component`]: the WASI component backend (wasmtime); [`wit`]: its bindings.
+//! - [`docker`]: the Docker backend (a container per request, or a long-running one).
+//! - [`services_file`]: which backend serves each service (`copper.yaml`);
+//!   [`environment`]: `${VAR}` from the environment and `.env`.
 //! - [`capability`]: what the host grants components (log/progress/resources, git, workspace);
 //!   [`sandbox`]: the folders a request sees.
 //! - [`builtin`]: the components built into the binary; [`host`]: everything wired together.
@@ -23,6 +26,8 @@ pub mod bus;
 pub mod capability;
 pub mod cli;
 pub mod component;
+pub mod docker;
+pub mod environment;
 pub mod host;
 pub mod progress;
 pub mod protocol;
@@ -30,6 +35,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod scheduler;
 pub mod service;
+pub mod services_file;
 pub mod wit;
 pub mod workflow;
 

@@ -35,6 +35,11 @@ pub fn progress_topic(topic: &str) -> String {
     format!("{topic}/status")
 }
 
+/// `<topic>/log`: lines of a running container's log.
+pub fn log_topic(topic: &str) -> String {
+    format!("{topic}/log")
+}
+
 /// `<service>/status`: retained `up`, `down` as the last will.
 pub fn status_topic(service: &str) -> String {
     format!("{service}/status")
@@ -138,11 +143,15 @@ pub fn success_finish(request: &Object, results: &Object) -> Vec<u8> {
         .into_bytes()
 }
 
-/// The finish payload of a failed request: `[request + status + error]`.
-pub fn failed_finish(request: &Object, error: &str) -> Vec<u8> {
+/// The finish payload of a failed request: `[request + status + error]`, with the
+/// `exit_code` of a failed container when there is one.
+pub fn failed_finish(request: &Object, error: &str, exit_code: Option<i64>) -> Vec<u8> {
     let mut entry = request.clone();
     entry.insert("status".into(), json!("failed"));
     entry.insert("error".into(), json!(error));
+    if let Some(code) = exit_code {
+        entry.insert("exit_code".into(), json!(code));
+    }
     Value::Array(vec![Value::Object(entry)])
         .to_string()
         .into_bytes()
@@ -174,7 +183,7 @@ mod tests {
         assert_eq!(finish.entry["total_files"], json!(3));
         assert_eq!(finish.entry["action"], json!("fetcher/fetch"));
 
-        let failed = parse_finish(&failed_finish(&request, "boom"));
+        let failed = parse_finish(&failed_finish(&request, "boom", None));
         assert_eq!(
             (failed.status, failed.error.as_deref()),
             (Status::Failed, Some("boom"))

@@ -9,6 +9,7 @@
 use crate::bus::{Bus, BusError, Connector, Message, Will};
 use crate::capability::ServiceEvent;
 use crate::component::{ComponentService, Job};
+use crate::docker::lambda::LambdaService;
 use crate::protocol::{self, CORRELATION_FIELD, Object};
 use crate::service::{Failure, FailureKind, ServiceInfo, check_schema};
 use crate::workflow::parse_timeout;
@@ -25,6 +26,8 @@ use tokio_util::task::TaskTracker;
 pub enum Backend {
     /// A WASI component.
     Component(ComponentService),
+    /// A Docker container per request.
+    Container(Box<LambdaService>),
 }
 
 /// An action with its compiled schemas.
@@ -38,16 +41,24 @@ pub struct Service {
     info: ServiceInfo,
     backend: Backend,
     actions: BTreeMap<String, Action>,
+    /// Deadline of a request that gives none (else the scheduler's default).
+    default_timeout: Option<Duration>,
 }
 
 impl Service {
     /// A service run by a component.
     pub fn component(component: ComponentService) -> Self {
         let info = component.info().clone();
-        Self::new(info, Backend::Component(component))
+        Self::new(info, Backend::Component(component), None)
     }
 
-    fn new(info: ServiceInfo, backend: Backend) -> Self {
+    /// A service run by a container per request; `timeout` is its requests' default deadline.
+    pub fn container(lambda: LambdaService, timeout: Option<Duration>) -> Self {
+        let info = lambda.info.clone();
+        Self::new(info, Backend::Container(Box::new(lambda)), timeout)
+    }
+
+    fn new(info: ServiceInfo, backend: Backend, default_timeout: Option<Duration>) -> Self {
         let actions = info
             .actions
             .iter()
@@ -67,6 +78,7 @@ impl Service {
             info,
             backend,
             actions,
+            default_timeout,
         }
     }
 
@@ -311,7 +323,10 @@ impl Dispatch {
             Some(value) => parse_timeout(value).map_err(|why| {
                 Failure::new(FailureKind::InvalidInput, format!("field `timeout` {why}"))
             })?,
-            None => self.config.default_timeout,
+            None => self
+                .service
+                .default_timeout
+                .unwrap_or(self.config.default_timeout),
         };
         check_schema(&action.input, &Value::Object(input.clone())).map_err(|why| {
             Failure::new(
@@ -321,10 +336,11 @@ impl Dispatch {
         })?;
         let (events, mut received) = mpsc::channel(64);
         let forward = {
-            let (bus, service, progress) = (
+            let (bus, service, progress, log) = (
                 self.bus.clone(),
                 self.service.info.name.clone(),
                 protocol::progress_topic(topic),
+                protocol::log_topic(topic),
             );
             let id = id.to_string();
             async move {
@@ -337,6 +353,10 @@ impl Dispatch {
                         ServiceEvent::Resource { name, payload } => {
                             bus.publish(&protocol::resource_topic(&service, &name), payload, false)
                                 .await
+                        }
+                        ServiceEvent::Log(line) => {
+                            let body = json!({"line": line, CORRELATION_FIELD: id});
+                            bus.publish(&log, body.to_string(), false).await
                         }
                     };
                     if let Err(error) = sent {
@@ -355,6 +375,7 @@ impl Dispatch {
         let work = async {
             match &self.service.backend {
                 Backend::Component(component) => component.handle(job).await,
+                Backend::Container(lambda) => lambda.handle(job).await,
             }
         };
         let (results, ()) = tokio::join!(work, forward);
@@ -383,7 +404,7 @@ impl Dispatch {
                 {
                     tracing::error!(%topic, error = %e, "cannot publish an error");
                 }
-                protocol::failed_finish(request, &error)
+                protocol::failed_finish(request, &error, failure.exit_code)
             }
         };
         if let Err(error) = self

@@ -80,6 +80,8 @@ pub struct Failure {
     pub kind: FailureKind,
     /// What happened.
     pub message: String,
+    /// The exit code of the process that failed (a container), when there is one.
+    pub exit_code: Option<i64>,
 }
 
 impl Failure {
@@ -88,7 +90,14 @@ impl Failure {
         Self {
             kind,
             message: message.into(),
+            exit_code: None,
         }
+    }
+
+    /// The same failure, with the exit code of the process that failed.
+    pub fn with_exit_code(mut self, code: i64) -> Self {
+        self.exit_code = Some(code);
+        self
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod broker;
 mod cli;
+mod docker;
 mod failures;
 mod protocol;
 mod support;

@@ -35,6 +35,8 @@ pub enum ServiceEvent {
         /// JSON payload.
         payload: String,
     },
+    /// A line of a container's log, for `<topic>/log`.
+    Log(String),
 }
 
 /// Refuses memory growth past a limit, and remembers that it did.

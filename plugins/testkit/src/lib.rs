@@ -12,7 +12,7 @@ mod component {
 
     struct Testkit;
 
-    const ACTIONS: [(&str, &str); 6] = [
+    const ACTIONS: [(&str, &str); 7] = [
         ("echo", "Return the input fields as results"),
         ("fail", "Fail with kind `failed`"),
         ("trap", "Panic (a trap)"),
@@ -21,6 +21,10 @@ mod component {
         (
             "progress",
             "Report progress, then a resource named by `resource`",
+        ),
+        (
+            "wc",
+            "Count the lines, words and bytes of the file `path` under /fetch",
         ),
     ];
 
@@ -85,6 +89,28 @@ mod component {
                         message,
                     })?;
                     Ok("{}".into())
+                }
+                "wc" => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&req.input).unwrap_or_default();
+                    let path = value.get("path").and_then(|p| p.as_str()).unwrap_or("");
+                    if !path.starts_with("/fetch/") {
+                        return Err(ServiceError {
+                            kind: ErrorKind::InvalidInput,
+                            message: format!("`path` must be under /fetch, got `{path}`"),
+                        });
+                    }
+                    let bytes = std::fs::read(path).map_err(|e| ServiceError {
+                        kind: ErrorKind::Failed,
+                        message: format!("cannot read {path}: {e}"),
+                    })?;
+                    let text = String::from_utf8_lossy(&bytes);
+                    Ok(serde_json::json!({
+                        "lines": bytes.iter().filter(|b| **b == b'\n').count(),
+                        "words": text.split_whitespace().count(),
+                        "bytes": bytes.len(),
+                    })
+                    .to_string())
                 }
                 other => Err(ServiceError {
                     kind: ErrorKind::InvalidInput,

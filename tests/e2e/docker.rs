@@ -1,0 +1,480 @@
+//! Docker services on the real engine of this machine: lambdas, a long-running
+//! service, a sidecar, the same action as a component and as a container.
+//!
+//! The engine can pull nothing: the test image is imported from this machine's own
+//! busybox and mosquitto clients (tests/fixtures/shell-image). With no engine these
+//! tests fail, in CI and everywhere else: they never skip.
+
+use crate::support::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The test image, built once per test run.
+fn shell_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let info = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .output()
+            .expect("the docker CLI runs");
+        assert!(
+            info.status.success(),
+            "these tests need a Docker engine, and none answers: {}",
+            String::from_utf8_lossy(&info.stderr)
+        );
+        // Tagged by the content of its recipe: built again only when that changes.
+        let folder = repo_root().join("tests/fixtures/shell-image");
+        let mut digest = Sha256::new();
+        for file in ["build.sh", "serve.sh"] {
+            digest.update(std::fs::read(folder.join(file)).unwrap());
+        }
+        let tag: String = digest.finalize()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let image = format!("copper-wasm-test/shell:{tag}");
+        let present = Command::new("docker")
+            .args(["image", "inspect", &image])
+            .output()
+            .unwrap();
+        if !present.status.success() {
+            let script = folder.join("build.sh");
+            let status = Command::new("bash")
+                .arg(&script)
+                .arg(&tag)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{} failed", script.display());
+        }
+        image
+    })
+}
+
+/// Containers labelled as ours that are still there.
+fn leftover_containers() -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=copper-wasm.owner",
+            "--format",
+            "{{.ID}} {{.Labels}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Containers and networks of services named `service` (tests run at once, each with its own names).
+fn leftovers_of(service: &str) -> Vec<String> {
+    let label = format!("copper-wasm.service={service}");
+    let mut found: Vec<String> = leftover_containers()
+        .into_iter()
+        .filter(|line| line.contains(&label))
+        .collect();
+    let networks = Command::new("docker")
+        .args(["network", "ls", "--filter", &format!("label={label}"), "-q"])
+        .output()
+        .unwrap();
+    found.extend(
+        String::from_utf8_lossy(&networks.stdout)
+            .lines()
+            .map(|l| format!("network {l}")),
+    );
+    found
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// `copper-wasm call` in `dir`; the finish entry it printed.
+fn call(dir: &Path, topic: &str, input: &str, extra: &[&str]) -> (Output, Value) {
+    let out = output(
+        copper(dir)
+            .args(["call", topic, "--input", input])
+            .args(extra),
+    );
+    let finish: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    (out, finish[0].clone())
+}
+
+#[test]
+fn a_lambda_writes_into_web_and_returns_its_output() {
+    let image = shell_image();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "copper.yaml",
+        &format!(
+            r#"services:
+  pages:
+    docker:
+      image: {image}
+      command:
+        - sh
+        - -c
+        - |
+          set -e
+          echo "building $COPPER_TOPIC"
+          grep -q '"resource":"site"' /copper/request.json
+          mkdir -p /web/site
+          echo "<h1>$GREETING</h1>" > /web/site/index.html
+          echo '{{"pages": 1}}' > /copper/output.json
+      env:
+        GREETING: ${{COPPER_TEST_GREETING:-made in a container}}
+    actions:
+      build:
+        doc: Writes one page into /web
+        output: {{type: object, required: [pages]}}
+"#
+        ),
+    );
+    write(
+        dir.path(),
+        "site.yaml",
+        "- action: pages/build\n  resource: site\n",
+    );
+    let out = output(copper(dir.path()).args(["run", "site.yaml"]));
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.contains("pages/build"), "{}", out.stdout);
+    let page = std::fs::read_to_string(dir.path().join(".copper/web/site/index.html"))
+        .expect("the container wrote into /web");
+    assert_eq!(page.trim(), "<h1>made in a container</h1>");
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join(".copper/logs/pages"))
+        .expect("a log folder for the service")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.contains("building pages/build"), "{log}");
+
+    let (out, finish) = call(dir.path(), "pages/build", r#"{"resource":"site"}"#, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(finish["status"], "success", "{finish}");
+    assert_eq!(finish["pages"], 1, "{finish}");
+    assert_eq!(finish["resource"], "site", "{finish}");
+    assert!(
+        leftovers_of("pages").is_empty(),
+        "{:?}",
+        leftovers_of("pages")
+    );
+}
+
+#[test]
+fn a_failing_lambda_reports_its_exit_code_and_log_tail() {
+    let image = shell_image();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "copper.yaml",
+        &format!(
+            "services:\n  broken:\n    docker:\n      image: {image}\n      command: [sh, -c, 'echo starting; echo something went wrong >&2; exit 3']\n    actions: [run]\n"
+        ),
+    );
+    let (out, finish) = call(dir.path(), "broken/run", "{}", &[]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(finish["status"], "failed", "{finish}");
+    assert_eq!(finish["exit_code"], 3, "{finish}");
+    let error = finish["error"].as_str().unwrap_or_default();
+    assert!(error.contains("exited with code 3"), "{error}");
+    assert!(
+        error.contains("something went wrong"),
+        "the log tail: {error}"
+    );
+
+    // In a workflow: the step fails, the next one is skipped, exit code 1.
+    write(
+        dir.path(),
+        "w.yaml",
+        "- action: broken/run\n- action: broken/run\n",
+    );
+    let out = output(copper(dir.path()).args(["run", "w.yaml"]));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("skipped"), "{}", out.stdout);
+    assert!(
+        leftovers_of("broken").is_empty(),
+        "{:?}",
+        leftovers_of("broken")
+    );
+}
+
+#[test]
+fn a_lambda_past_its_timeout_is_killed_and_removed() {
+    let image = shell_image();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "copper.yaml",
+        &format!(
+            "services:\n  sleepy:\n    docker:\n      image: {image}\n      command: [sh, -c, 'echo going to sleep; sleep 600']\n      timeout: 1s\n    actions: [run]\n"
+        ),
+    );
+    let (out, finish) = call(dir.path(), "sleepy/run", "{}", &[]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(finish["status"], "failed", "{finish}");
+    let error = finish["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("timed out") && error.contains("killed"),
+        "{error}"
+    );
+    assert!(error.contains("going to sleep"), "{error}");
+    // A step's own `timeout` overrides the service's.
+    let (_, finish) = call(dir.path(), "sleepy/run", r#"{"timeout":"2s"}"#, &[]);
+    let error = finish["error"].as_str().unwrap_or_default();
+    assert!(error.contains("timeout of 2s"), "{error}");
+    assert!(
+        leftovers_of("sleepy").is_empty(),
+        "{:?}",
+        leftovers_of("sleepy")
+    );
+}
+
+#[test]
+fn a_service_container_connects_to_the_broker_and_serves_its_topic() {
+    let image = shell_image();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "copper.yaml",
+        &format!(
+            "services:\n  greeter:\n    docker:\n      image: {image}\n      mode: service\n      command: [sh, /serve.sh]\n    actions: [hello]\n"
+        ),
+    );
+    write(
+        dir.path(),
+        "w.yaml",
+        "- action: greeter/hello\n  name: world\n- action: greeter/hello\n  name: again\n",
+    );
+    let out = output(copper(dir.path()).args(["run", "w.yaml"]));
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("2 of 2 steps succeeded"),
+        "{}",
+        out.stdout
+    );
+
+    let (out, finish) = call(dir.path(), "greeter/hello", r#"{"name":"x"}"#, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(finish["greeting"], "hello from a container", "{finish}");
+    assert_eq!(finish["name"], "x", "{finish}");
+    let log = std::fs::read_to_string(dir.path().join(".copper/logs/greeter/service.log"))
+        .unwrap_or_default();
+    assert!(log.contains("answering"), "service log: {log}");
+    assert!(
+        leftovers_of("greeter").is_empty(),
+        "{:?}",
+        leftovers_of("greeter")
+    );
+}
+
+#[test]
+fn a_sidecar_is_ready_before_the_service_and_removed_after() {
+    let image = shell_image();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "copper.yaml",
+        &format!(
+            r#"services:
+  reader:
+    docker:
+      image: {image}
+      command: [sh, -c, 'echo "{{\"fetched\": \"$(wget -q -O- http://store:8080/)\"}}"']
+      sidecars:
+        store:
+          image: {image}
+          command: [sh, -c, 'sleep 1; mkdir -p /www; echo sidecar-data > /www/index.html; httpd -f -p 8080 -h /www']
+          ready: [wget, -q, -O, /dev/null, http://127.0.0.1:8080/]
+          ready_timeout: 20s
+    actions: [read]
+"#
+        ),
+    );
+    let (out, finish) = call(dir.path(), "reader/read", "{}", &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(finish["fetched"], "sidecar-data", "{finish}");
+    assert!(
+        leftovers_of("reader").is_empty(),
+        "{:?}",
+        leftovers_of("reader")
+    );
+}
+
+#[test]
+fn the_same_action_as_a_component_and_as_a_container_gives_the_same_results() {
+    let image = shell_image();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join(".copper/fetch/poems");
+    std::fs::create_dir_all(&data).unwrap();
+    write(
+        &data,
+        "poem.txt",
+        "Copper wire, copper wire,\nthe current runs through\n\nand out again.\n",
+    );
+    write(
+        dir.path(),
+        "w.yaml",
+        "- action: testkit/wc\n  path: /fetch/poems/poem.txt\n",
+    );
+    std::fs::create_dir(dir.path().join("containers")).unwrap();
+    write(
+        &dir.path().join("containers"),
+        "copper.yaml",
+        &format!(
+            r#"services:
+  testkit:
+    docker:
+      image: {image}
+      command:
+        - sh
+        - -c
+        - |
+          path=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' /copper/request.json)
+          set -- $(wc -l -w -c < "$path")
+          echo "{{\"lines\":$1,\"words\":$2,\"bytes\":$3}}" > /copper/output.json
+    actions: [wc]
+"#
+        ),
+    );
+    let component = ["--component", copper_wasm::builtin::TESTKIT_PATH];
+    let container = ["--services", "containers/copper.yaml"];
+    for how in [&component[..], &container[..]] {
+        let out = output(copper(dir.path()).args(["run", "w.yaml"]).args(how));
+        assert_eq!(out.code, 0, "{how:?}\n{}\n{}", out.stdout, out.stderr);
+    }
+    let input = r#"{"path":"/fetch/poems/poem.txt"}"#;
+    let (_, by_component) = call(dir.path(), "testkit/wc", input, &component);
+    let (_, by_container) = call(dir.path(), "testkit/wc", input, &container);
+    assert_eq!(by_component["status"], "success", "{by_component}");
+    assert_eq!(by_component["lines"], 4, "{by_component}");
+    for field in ["status", "lines", "words", "bytes", "path"] {
+        assert_eq!(by_component[field], by_container[field], "{field}");
+    }
+    assert!(
+        leftovers_of("testkit").is_empty(),
+        "{:?}",
+        leftovers_of("testkit")
+    );
+}
+
+#[test]
+fn an_image_that_cannot_be_had_is_an_error_naming_the_step_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "copper.yaml",
+        "services:\n  ghost:\n    docker:\n      image: copper-wasm-test/not-there:1\n      pull: never\n    actions: [run]\n",
+    );
+    write(
+        dir.path(),
+        "w.yaml",
+        "- action: fetcher/fetch\n  type: local\n  path: .\n  resource: r\n- action: ghost/run\n",
+    );
+    let out = output(copper(dir.path()).args(["run", "w.yaml"]));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("w.yaml:5"), "{}", out.stderr);
+    assert!(out.stderr.contains("ghost/run"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("copper-wasm-test/not-there:1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !dir.path().join(".copper/fetch/r").exists(),
+        "nothing ran before the error"
+    );
+}
+
+#[test]
+fn leftovers_of_a_crashed_host_are_removed_at_the_next_start() {
+    let image = shell_image();
+    // A container labelled as owned by a process of this machine that no longer runs.
+    let hostname = std::fs::read_to_string("/etc/hostname").unwrap();
+    let owner = format!("{}:999999999:1", hostname.trim());
+    let out = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--label",
+            &format!("copper-wasm.owner={owner}"),
+            "--label",
+            "copper-wasm.service=crashed",
+            image,
+            "sleep",
+            "600",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers_of("crashed").len(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "copper.yaml",
+        &format!(
+            "services:\n  tidy:\n    docker:\n      image: {image}\n      command: [true]\n    actions: [run]\n"
+        ),
+    );
+    let (out, finish) = call(dir.path(), "tidy/run", "{}", &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(finish["status"], "success", "{finish}");
+    assert!(
+        leftovers_of("crashed").is_empty(),
+        "{:?}",
+        leftovers_of("crashed")
+    );
+}
+
+#[test]
+fn an_interrupted_run_kills_and_removes_its_containers() {
+    let image = shell_image();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "copper.yaml",
+        &format!(
+            "services:\n  stuck:\n    docker:\n      image: {image}\n      command: [sleep, '600']\n    actions: [run]\n"
+        ),
+    );
+    write(dir.path(), "w.yaml", "- action: stuck/run\n");
+    let mut run = Process::spawn(
+        copper(dir.path()).args(["run", "w.yaml"]),
+        "copper-wasm run",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while leftovers_of("stuck").is_empty() {
+        run.assert_running();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step's container never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = run.terminate();
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(
+        leftovers_of("stuck").is_empty(),
+        "{:?}",
+        leftovers_of("stuck")
+    );
+}
