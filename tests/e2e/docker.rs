@@ -478,3 +478,22 @@ fn an_interrupted_run_kills_and_removes_its_containers() {
         leftovers_of("stuck")
     );
 }
+
+#[test]
+fn the_example_workflow_mixes_components_and_a_container() {
+    let image = shell_image();
+    let root = repo_root();
+    let site = root.join(".copper/web/copper-wasm-site");
+    let _ = std::fs::remove_dir_all(&site);
+    let out = output(
+        copper(&root)
+            .args(["run", "workflows/docs-with-sitemap.yaml"])
+            .env("COPPER_SITEMAP_IMAGE", image),
+    );
+    assert_eq!(out.code, 0, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("sitemap/build"), "{}", out.stdout);
+    let sitemap = std::fs::read_to_string(site.join("sitemap.txt")).expect("sitemap.txt");
+    assert!(sitemap.contains("./README.html"), "{sitemap}");
+    assert!(sitemap.contains("./docs/services.html"), "{sitemap}");
+    assert!(leftovers_of("sitemap").is_empty(), "{:?}", leftovers_of("sitemap"));
+}
