@@ -8,6 +8,7 @@ use crate::bus::BrokerAddress;
 use crate::host::{BrokerChoice, Host, HostConfig};
 use crate::protocol::{Object, Status};
 use crate::runner::{self, RequestError};
+use crate::service::ServiceInfo;
 use crate::services_file::{BackendSpec, ServicesFile};
 use crate::workflow::{Workflow, parse_timeout};
 use anyhow::Context;
@@ -56,6 +57,9 @@ enum Command {
         /// Print JSON, with the full schemas.
         #[arg(long)]
         json: bool,
+        /// The services file (default: `copper.yaml` in the working folder, if any).
+        #[arg(long, value_name = "FILE")]
+        services: Option<PathBuf>,
     },
     /// Call one action over the bus and print its finish payload.
     Call {
@@ -212,7 +216,11 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             external,
         } => run(workflow, host, external).await,
         Command::Serve { host } => serve(host).await,
-        Command::Services { components, json } => services(components, json).await,
+        Command::Services {
+            components,
+            json,
+            services: file,
+        } => services(components, json, file).await,
         Command::Call {
             topic,
             input,
@@ -392,15 +400,49 @@ async fn serve(args: HostArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn services(components: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
+async fn services(
+    components: Vec<PathBuf>,
+    json: bool,
+    file: Option<PathBuf>,
+) -> anyhow::Result<u8> {
+    let file = match file.or_else(|| ServicesFile::beside(std::path::Path::new("./workflow"))) {
+        Some(path) => ServicesFile::load(&path).map_err(|e| fail(2, e))?,
+        None => ServicesFile::default(),
+    };
     let config = HostConfig {
         components,
+        services: file.services.clone(),
         ..HostConfig::default()
     };
     let registry = crate::host::load_registry(&config)
         .await
         .context("cannot load the services")?;
-    let services: Vec<_> = registry.services().collect();
+    // Containers and external services are described by the file (nothing is started).
+    let declared: Vec<ServiceInfo> = file
+        .services
+        .iter()
+        .filter_map(|spec| {
+            let version = match &spec.backend {
+                BackendSpec::Component(_) => return None,
+                BackendSpec::Docker(docker) => format!(
+                    "(docker {}, {})",
+                    docker.container.image,
+                    match docker.mode {
+                        crate::services_file::Mode::Lambda => "a container per request",
+                        crate::services_file::Mode::Service => "long-running",
+                    }
+                ),
+                BackendSpec::External => "(external, on the broker)".to_string(),
+            };
+            Some(ServiceInfo {
+                name: spec.name.clone(),
+                version,
+                actions: spec.actions.clone().unwrap_or_default(),
+                capabilities: Vec::new(),
+            })
+        })
+        .collect();
+    let services: Vec<&ServiceInfo> = registry.services().chain(&declared).collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&services)?);
         return Ok(0);

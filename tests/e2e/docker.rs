@@ -490,10 +490,18 @@ fn the_example_workflow_mixes_components_and_a_container() {
             .args(["run", "workflows/docs-with-sitemap.yaml"])
             .env("COPPER_SITEMAP_IMAGE", image),
     );
-    assert_eq!(out.code, 0, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
     assert!(out.stdout.contains("sitemap/build"), "{}", out.stdout);
     let sitemap = std::fs::read_to_string(site.join("sitemap.txt")).expect("sitemap.txt");
     assert!(sitemap.contains("./README.html"), "{sitemap}");
     assert!(sitemap.contains("./docs/services.html"), "{sitemap}");
-    assert!(leftovers_of("sitemap").is_empty(), "{:?}", leftovers_of("sitemap"));
+    assert!(
+        leftovers_of("sitemap").is_empty(),
+        "{:?}",
+        leftovers_of("sitemap")
+    );
 }
