@@ -62,25 +62,57 @@ async fn host_echo(bus: &Bus, n: usize) -> Stats {
     stats(samples, start.elapsed())
 }
 
+/// What the bare echo does besides publishing the reply, to see what each costs.
+#[derive(Clone, Copy)]
+enum Echo {
+    /// Publishes the reply: the floor.
+    Bare,
+    /// Publishes a `start` first, as every copper service does.
+    WithStart,
+    /// Answers in a task of its own, as the scheduler does.
+    Spawned,
+}
+
 /// The floor: a bare MQTT echo (subscribe, publish back) on the same broker, same client code.
-async fn bare_echo(requester: &Bus, responder: Bus, n: usize) -> Stats {
-    let mut requests = responder.subscribe("bench/echo").await.unwrap();
+async fn bare_echo(requester: &Bus, responder: Bus, n: usize, shape: Echo) -> Stats {
+    let topic = format!("bench/echo{}", shape as u8);
+    let mut requests = responder.subscribe(&topic).await.unwrap();
+    let reply_topic = format!("{topic}/finish");
+    let start_topic = format!("{topic}/start");
     tokio::spawn(async move {
         while let Some(message) = requests.recv().await {
-            responder
-                .publish("bench/echo/finish", message.payload.to_vec(), false)
-                .await
-                .unwrap();
+            let (responder, reply_topic, start_topic) =
+                (responder.clone(), reply_topic.clone(), start_topic.clone());
+            let answer = async move {
+                if matches!(shape, Echo::WithStart) {
+                    responder
+                        .publish(&start_topic, message.payload.to_vec(), false)
+                        .await
+                        .unwrap();
+                }
+                responder
+                    .publish(&reply_topic, message.payload.to_vec(), false)
+                    .await
+                    .unwrap();
+            };
+            if matches!(shape, Echo::Spawned) {
+                tokio::spawn(answer);
+            } else {
+                answer.await;
+            }
         }
     });
-    let mut replies = requester.subscribe("bench/echo/+").await.unwrap();
+    let mut replies = requester
+        .subscribe(&format!("{topic}/finish"))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut samples = Vec::with_capacity(n);
     let start = Instant::now();
     for i in 0..n {
         let t = Instant::now();
         requester
-            .publish_at_most_once("bench/echo", format!("{{\"n\":{i}}}"))
+            .publish_at_most_once(&topic, format!("{{\"n\":{i}}}"))
             .await
             .unwrap();
         replies.recv().await.unwrap();
@@ -179,7 +211,9 @@ fn main() {
         // Warm up both paths.
         host_echo(&requester, 200).await;
         host_echo(&outside, 200).await;
-        let bare = bare_echo(&requester, responder, n).await;
+        let bare = bare_echo(&requester, responder.clone(), n, Echo::Bare).await;
+        let with_start = bare_echo(&requester, responder.clone(), n, Echo::WithStart).await;
+        let spawned = bare_echo(&requester, responder, n, Echo::Spawned).await;
         let full = host_echo(&requester, n).await;
         let tcp = host_echo(&outside, n).await;
         let inst = instantiate_only(n, dir.path()).await;
@@ -190,6 +224,8 @@ fn main() {
                 .unwrap_or_else(|_| "embedded (rumqttd) on loopback".into())
         );
         show("bare MQTT echo (reference, same run)", &bare);
+        show("bare echo that publishes a start first", &with_start);
+        show("bare echo answering in a task of its own", &spawned);
         show("testkit/echo through the host", &full);
         show("store + instantiate + handle (no bus)", &inst);
         show("testkit/echo from a TCP client", &tcp);

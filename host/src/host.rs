@@ -214,6 +214,8 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
 /// The Docker side of a host: the engine, lambdas' sidecars, long-running containers.
 struct Containers {
     engine: Engine,
+    /// The folders containers see (`/fetch`, `/web`) and their logs.
+    sandbox: Sandbox,
     sidecars: Vec<Sidecars>,
     running: Vec<long_running::Running>,
     /// Cancelled when the host stops: running lambdas are killed.
@@ -258,17 +260,18 @@ async fn add_lambdas(
             service: first.name.clone(),
             source,
         })?;
-    let mut containers = Containers {
-        engine: engine.clone(),
-        sidecars: Vec::new(),
-        running: Vec::new(),
-        stopping: CancellationToken::new(),
-    };
     let sandbox =
         Sandbox::new(&config.cache, &config.workspace).map_err(|source| HostError::Cache {
             path: config.cache.clone(),
             source,
         })?;
+    let mut containers = Containers {
+        engine: engine.clone(),
+        sandbox: sandbox.clone(),
+        sidecars: Vec::new(),
+        running: Vec::new(),
+        stopping: CancellationToken::new(),
+    };
     for (spec, docker) in docker_specs(config).filter(|(_, d)| d.mode == Mode::Lambda) {
         let failed = |source| HostError::Docker {
             service: spec.name.clone(),
@@ -398,11 +401,7 @@ impl Host {
         if services.is_empty() {
             return Ok(());
         }
-        let sandbox =
-            Sandbox::new(&config.cache, &config.workspace).map_err(|source| HostError::Cache {
-                path: config.cache.clone(),
-                source,
-            })?;
+        let sandbox = containers.sandbox.clone();
         let bus = self.connect("copper-wasm-docker", None).await?;
         let address = self.address();
         for (spec, docker) in services {

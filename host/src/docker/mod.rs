@@ -297,9 +297,9 @@ pub fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// The last `count` lines of a text.
+/// Kept log lines as one text.
 pub fn tail(lines: &std::collections::VecDeque<String>) -> String {
-    lines.iter().cloned().collect::<Vec<_>>().join("\n")
+    lines.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]
