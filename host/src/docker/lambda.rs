@@ -85,6 +85,12 @@ impl ContainerGuard {
             self.engine.remove_container(&id).await;
         }
     }
+
+    /// Removes it in the background, as `docker run --rm` does: the answer need
+    /// not wait for it (a host that stops removes what is left).
+    pub fn remove_later(self) {
+        drop(self);
+    }
 }
 
 impl Drop for ContainerGuard {
@@ -230,7 +236,7 @@ impl LambdaService {
                 .unwrap_or(false),
             _ => false,
         };
-        guard.remove().await;
+        guard.remove_later();
         let tail = super::tail(&log.tail);
         let with_log = |message: String| {
             if tail.is_empty() {
