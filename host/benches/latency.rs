@@ -39,23 +39,21 @@ fn show(name: &str, s: &Stats) {
     );
 }
 
-/// Sequential requests on `testkit/echo` through the whole host.
+/// Sequential requests on `topic` through the runner's `request` (the whole host for `testkit/echo`).
 async fn host_echo(bus: &Bus, n: usize) -> Stats {
+    runner_to(bus, "testkit/echo", n).await
+}
+
+async fn runner_to(bus: &Bus, topic: &str, n: usize) -> Stats {
     let mut fields = Object::new();
-    fields.insert("action".into(), json!("testkit/echo"));
+    fields.insert("action".into(), json!(topic));
     let mut samples = Vec::with_capacity(n);
     let start = Instant::now();
     for _ in 0..n {
         let t = Instant::now();
-        let finish = runner::request(
-            bus,
-            "testkit/echo",
-            &fields,
-            Some(Duration::from_secs(10)),
-            |_| {},
-        )
-        .await
-        .unwrap();
+        let finish = runner::request(bus, topic, &fields, Some(Duration::from_secs(10)), |_| {})
+            .await
+            .unwrap();
         assert_eq!(finish.status, Status::Success);
         samples.push(t.elapsed());
     }
@@ -71,12 +69,18 @@ enum Echo {
     WithStart,
     /// Answers in a task of its own, as the scheduler does.
     Spawned,
+    /// Subscribes through a shared subscription, as the scheduler does.
+    Shared,
 }
 
 /// The floor: a bare MQTT echo (subscribe, publish back) on the same broker, same client code.
 async fn bare_echo(requester: &Bus, responder: Bus, n: usize, shape: Echo) -> Stats {
     let topic = format!("bench/echo{}", shape as u8);
-    let mut requests = responder.subscribe(&topic).await.unwrap();
+    let filter = match shape {
+        Echo::Shared => format!("$share/bench/{topic}"),
+        _ => topic.clone(),
+    };
+    let mut requests = responder.subscribe(&filter).await.unwrap();
     let reply_topic = format!("{topic}/finish");
     let start_topic = format!("{topic}/start");
     tokio::spawn(async move {
@@ -113,6 +117,26 @@ async fn bare_echo(requester: &Bus, responder: Bus, n: usize, shape: Echo) -> St
         let t = Instant::now();
         requester
             .publish_at_most_once(&topic, format!("{{\"n\":{i}}}"))
+            .await
+            .unwrap();
+        replies.recv().await.unwrap();
+        samples.push(t.elapsed());
+    }
+    stats(samples, start.elapsed())
+}
+
+/// A bare requester (publish, await the finish) against the host: the service side alone.
+async fn bare_request(requester: &Bus, topic: &str, n: usize) -> Stats {
+    let mut replies = requester
+        .subscribe(&format!("{topic}/finish"))
+        .await
+        .unwrap();
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        requester
+            .publish_at_most_once(topic, format!("{{\"n\":{i}}}"))
             .await
             .unwrap();
         replies.recv().await.unwrap();
@@ -210,11 +234,16 @@ fn main() {
 
         // Warm up both paths.
         host_echo(&requester, 200).await;
-        host_echo(&outside, 200).await;
         let bare = bare_echo(&requester, responder.clone(), n, Echo::Bare).await;
         let with_start = bare_echo(&requester, responder.clone(), n, Echo::WithStart).await;
-        let spawned = bare_echo(&requester, responder, n, Echo::Spawned).await;
+        let spawned = bare_echo(&requester, responder.clone(), n, Echo::Spawned).await;
+        let shared = bare_echo(&requester, responder, n, Echo::Shared).await;
+        // The bare echo of `Echo::Bare` still answers on bench/echo0.
+        let runner_bare = runner_to(&requester, "bench/echo0", n).await;
+        let service_side = bare_request(&requester, "testkit/echo", n).await;
         let full = host_echo(&requester, n).await;
+        // Last: its kept subscriptions would add a TCP subscriber to every finish above.
+        host_echo(&outside, 200).await;
         let tcp = host_echo(&outside, n).await;
         let inst = instantiate_only(n, dir.path()).await;
 
@@ -226,6 +255,9 @@ fn main() {
         show("bare MQTT echo (reference, same run)", &bare);
         show("bare echo that publishes a start first", &with_start);
         show("bare echo answering in a task of its own", &spawned);
+        show("bare echo behind a shared subscription", &shared);
+        show("the runner's request against the bare echo", &runner_bare);
+        show("a bare request to testkit/echo (host side)", &service_side);
         show("testkit/echo through the host", &full);
         show("store + instantiate + handle (no bus)", &inst);
         show("testkit/echo from a TCP client", &tcp);

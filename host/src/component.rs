@@ -425,7 +425,7 @@ impl ComponentService {
         let request = wit::Request {
             id: job.id.to_string(),
             topic: job.topic.to_string(),
-            input: serde_json::Value::Object(job.input.clone()).to_string(),
+            input: serde_json::to_string(job.input).expect("a JSON object serializes"),
         };
         // The epoch deadline stops guest code; this one also bounds time spent in host calls.
         let outcome = tokio::time::timeout(job.timeout + Duration::from_secs(1), async {

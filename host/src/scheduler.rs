@@ -319,6 +319,7 @@ impl Dispatch {
             .unwrap_or_default();
         let mut input = request.clone();
         input.remove(CORRELATION_FIELD);
+        let input = Value::Object(input);
         let timeout = match input.get("timeout") {
             Some(value) => parse_timeout(value).map_err(|why| {
                 Failure::new(FailureKind::InvalidInput, format!("field `timeout` {why}"))
@@ -328,7 +329,7 @@ impl Dispatch {
                 .default_timeout
                 .unwrap_or(self.config.default_timeout),
         };
-        check_schema(&action.input, &Value::Object(input.clone())).map_err(|why| {
+        check_schema(&action.input, &input).map_err(|why| {
             Failure::new(
                 FailureKind::InvalidInput,
                 format!("input of `{topic}` does not match its schema: {why}"),
@@ -365,10 +366,13 @@ impl Dispatch {
                 }
             }
         };
+        let Value::Object(fields) = &input else {
+            unreachable!("made an object above")
+        };
         let job = Job {
             id,
             topic,
-            input: &input,
+            input: fields,
             timeout,
             events,
         };
@@ -379,14 +383,17 @@ impl Dispatch {
             }
         };
         let (results, ()) = tokio::join!(work, forward);
-        let results = results?;
-        check_schema(&action.output, &Value::Object(results.clone())).map_err(|why| {
+        let results = Value::Object(results?);
+        check_schema(&action.output, &results).map_err(|why| {
             Failure::new(
                 FailureKind::Failed,
                 format!("results of `{topic}` do not match its schema: {why}"),
             )
         })?;
-        Ok(results)
+        match results {
+            Value::Object(results) => Ok(results),
+            _ => unreachable!("made an object above"),
+        }
     }
 
     async fn finish(&self, topic: &str, request: &Object, outcome: Result<Object, Failure>) {

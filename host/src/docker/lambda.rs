@@ -144,7 +144,7 @@ impl LambdaService {
             .sandbox
             .scratch(&uuid::Uuid::new_v4().simple().to_string())
             .map_err(|e| failed(format!("cannot make the request folder: {e}")))?;
-        let request = serde_json::Value::Object(job.input.clone()).to_string();
+        let request = serde_json::to_string(job.input).expect("a JSON object serializes");
         std::fs::write(exchange.path().join("request.json"), &request)
             .map_err(|e| failed(format!("cannot write the request: {e}")))?;
         let env = vec![

@@ -299,7 +299,11 @@ pub fn short(id: &str) -> &str {
 
 /// Kept log lines as one text.
 pub fn tail(lines: &std::collections::VecDeque<String>) -> String {
-    lines.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+    lines
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
