@@ -505,3 +505,28 @@ fn the_example_workflow_mixes_components_and_a_container() {
         leftovers_of("sitemap")
     );
 }
+
+#[test]
+fn no_docker_engine_is_an_error_naming_the_step_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "copper.yaml",
+        "services:\n  boxed:\n    docker:\n      image: busybox:1.36\n    actions: [run]\n",
+    );
+    write(
+        dir.path(),
+        "w.yaml",
+        "- action: fetcher/fetch\n  type: local\n  path: .\n  resource: r\n- action: boxed/run\n",
+    );
+    let out = output(
+        copper(dir.path())
+            .args(["run", "w.yaml"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+    );
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("w.yaml:5"), "{}", out.stderr);
+    assert!(out.stderr.contains("boxed/run"), "{}", out.stderr);
+    assert!(out.stderr.contains("no Docker engine answers"), "{}", out.stderr);
+    assert!(!dir.path().join(".copper/fetch/r").exists());
+}
