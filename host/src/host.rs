@@ -11,7 +11,7 @@ use crate::docker::{
 use crate::sandbox::Sandbox;
 use crate::scheduler::{self, DuplicateService, Registry, SchedulerConfig, Service, Serving};
 use crate::service::ServiceInfo;
-use crate::services_file::{BackendSpec, DockerSpec, Mode, ServiceSpec};
+use crate::services_file::{BackendSpec, ComponentSource, DockerSpec, Mode, ServiceSpec};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,10 +117,19 @@ pub enum HostError {
     Misnamed {
         /// The name in the services file.
         declared: String,
-        /// The component file.
-        path: PathBuf,
+        /// The component's file or URL.
+        path: String,
         /// The name it gave.
         described: String,
+    },
+    /// A component named by a URL cannot be had.
+    #[error("service `{service}` cannot be loaded")]
+    Url {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: crate::component_url::UrlError,
     },
     /// A Docker service cannot be served.
     #[error("service `{service}` cannot run in Docker")]
@@ -138,6 +147,7 @@ impl HostError {
     pub fn service(&self) -> Option<&str> {
         match self {
             HostError::Docker { service, .. }
+            | HostError::Url { service, .. }
             | HostError::Misnamed {
                 declared: service, ..
             } => Some(service),
@@ -181,28 +191,48 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
         .services
         .iter()
         .filter_map(|spec| match &spec.backend {
-            BackendSpec::Component(path) => Some((Some(spec.name.as_str()), path)),
+            BackendSpec::Component(source) => Some((Some(spec.name.as_str()), source.clone())),
             _ => None,
         });
-    let files = config.components.iter().map(|path| (None, path));
-    for (name, path) in files.chain(declared) {
-        let bytes = std::fs::read(path).map_err(|source| HostError::Read {
-            path: path.clone(),
-            source,
-        })?;
+    let files = config
+        .components
+        .iter()
+        .map(|path| (None, ComponentSource::File(path.clone())));
+    for (name, source) in files.chain(declared) {
+        let bytes = match &source {
+            ComponentSource::File(path) => {
+                std::fs::read(path).map_err(|source| HostError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            ComponentSource::Url { url, sha256 } => {
+                let (url, sha256) = (url.clone(), sha256.clone());
+                let folder = config.compiled_cache.join("downloads");
+                let fetched = tokio::task::spawn_blocking(move || {
+                    crate::component_url::fetch(&url, &sha256, &folder)
+                })
+                .await
+                .expect("the download thread");
+                fetched.map_err(|error| HostError::Url {
+                    service: name.unwrap_or_default().to_string(),
+                    source: error,
+                })?
+            }
+        };
         let component = runtime
             .load(&bytes)
             .await
-            .map_err(|source| HostError::Load {
-                name: path.display().to_string(),
-                source,
+            .map_err(|error| HostError::Load {
+                name: source.to_string(),
+                source: error,
             })?;
         if let Some(name) = name
             && name != component.info().name
         {
             return Err(HostError::Misnamed {
                 declared: name.to_string(),
-                path: path.clone(),
+                path: source.to_string(),
                 described: component.info().name.clone(),
             });
         }

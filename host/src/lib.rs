@@ -9,7 +9,8 @@
 //! - [`bus`]: the MQTT client; [`broker`]: the embedded broker.
 //! - [`scheduler`]: the registry of services, served on the bus with bounded concurrency.
 //! - [`service`]: what a service is, whatever runs it, and how a request fails.
-//! - [`component`]: the WASI component backend (wasmtime); [`wit`]: its bindings.
+//! - [`component`]: the WASI component backend (wasmtime); [`wit`]: its bindings;
+//!   [`component_url`]: components downloaded from a URL pinned by sha256.
 //! - [`docker`]: the Docker backend (a container per request, or a long-running one).
 //! - [`services_file`]: which backend serves each service (`copper.yaml`);
 //!   [`environment`]: `${VAR}` from the environment and `.env`.
@@ -26,6 +27,7 @@ pub mod bus;
 pub mod capability;
 pub mod cli;
 pub mod component;
+pub mod component_url;
 pub mod docker;
 pub mod environment;
 pub mod host;

@@ -72,12 +72,35 @@ impl ServiceSpec {
 /// What runs a service.
 #[derive(Debug, Clone)]
 pub enum BackendSpec {
-    /// A WASI component file.
-    Component(PathBuf),
+    /// A WASI component.
+    Component(ComponentSource),
     /// Docker containers.
     Docker(Box<DockerSpec>),
     /// Someone else on the broker.
     External,
+}
+
+/// Where a component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentSource {
+    /// A file.
+    File(PathBuf),
+    /// A URL, pinned by the sha256 of the component (a download that differs is refused).
+    Url {
+        /// Where to download it.
+        url: String,
+        /// Its sha256, in hex.
+        sha256: String,
+    },
+}
+
+impl fmt::Display for ComponentSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComponentSource::File(path) => write!(f, "{}", path.display()),
+            ComponentSource::Url { url, .. } => f.write_str(url),
+        }
+    }
 }
 
 /// How a Docker service runs.
@@ -228,7 +251,7 @@ struct RawFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawService {
-    component: Option<Spanned<String>>,
+    component: Option<Spanned<Value>>,
     docker: Option<Spanned<RawContainer>>,
     #[serde(default)]
     external: bool,
@@ -558,16 +581,52 @@ impl Reader<'_> {
         let raw = raw.value;
         let actions = self.actions(raw.actions, &format!("{field}.actions"))?;
         let backend = match (raw.component, raw.docker, raw.external) {
-            (Some(path), None, false) => {
-                let file = self.dir.join(&path.value);
-                if !file.is_file() {
-                    return Err(self.error(
-                        Some(path.referenced.line()),
-                        &format!("{field}.component"),
-                        format!("no component file {}", file.display()),
-                    ));
+            (Some(component), None, false) => {
+                let line = Some(component.referenced.line());
+                let at = format!("{field}.component");
+                let text = |key: &str| component.value.get(key).and_then(Value::as_str);
+                let keys_ok = component
+                    .value
+                    .as_object()
+                    .is_some_and(|o| o.keys().all(|k| k == "url" || k == "sha256"));
+                match (&component.value, text("url"), text("sha256")) {
+                    (Value::String(path), _, _) => {
+                        let file = self.dir.join(path);
+                        if !file.is_file() {
+                            return Err(self.error(
+                                line,
+                                &at,
+                                format!("no component file {}", file.display()),
+                            ));
+                        }
+                        BackendSpec::Component(ComponentSource::File(file))
+                    }
+                    (Value::Object(_), Some(url), Some(sha256)) if keys_ok => {
+                        let (url, sha256) = (url.to_string(), sha256.to_string());
+                        if !(url.starts_with("https://") || url.starts_with("http://")) {
+                            return Err(self.error(
+                                line,
+                                &format!("{at}.url"),
+                                "must be an http:// or https:// URL",
+                            ));
+                        }
+                        if sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                            return Err(self.error(
+                                line,
+                                &format!("{at}.sha256"),
+                                "must be the component's sha256 in hex (64 characters)",
+                            ));
+                        }
+                        BackendSpec::Component(ComponentSource::Url { url, sha256 })
+                    }
+                    _ => {
+                        return Err(self.error(
+                            line,
+                            &at,
+                            "give a file path, or `url` and `sha256` (quoted, as text)",
+                        ));
+                    }
                 }
-                BackendSpec::Component(file)
             }
             (None, Some(docker), false) => {
                 BackendSpec::Docker(Box::new(self.docker(docker, &format!("{field}.docker"))?))

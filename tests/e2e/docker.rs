@@ -527,6 +527,10 @@ fn no_docker_engine_is_an_error_naming_the_step_before_anything_runs() {
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("w.yaml:5"), "{}", out.stderr);
     assert!(out.stderr.contains("boxed/run"), "{}", out.stderr);
-    assert!(out.stderr.contains("no Docker engine answers"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no Docker engine answers"),
+        "{}",
+        out.stderr
+    );
     assert!(!dir.path().join(".copper/fetch/r").exists());
 }

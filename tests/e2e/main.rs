@@ -6,5 +6,6 @@ mod cli;
 mod docker;
 mod failures;
 mod protocol;
+mod services_file;
 mod support;
 mod website;
