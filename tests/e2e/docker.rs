@@ -91,6 +91,24 @@ fn leftovers_of(service: &str) -> Vec<String> {
     found
 }
 
+/// Fails if a container or network of `service` is left.
+fn assert_clean(service: &str) {
+    let left = leftovers_of(service);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A services file with one lambda service of the test image, `fields` under `docker:`.
+fn lambda(dir: &Path, service: &str, fields: &str, actions: &str) {
+    let image = shell_image();
+    write(
+        dir,
+        "copper.yaml",
+        &format!(
+            "services:\n  {service}:\n    docker:\n      image: {image}\n{fields}    actions: {actions}\n"
+        ),
+    );
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
 }
@@ -165,23 +183,17 @@ fn a_lambda_writes_into_web_and_returns_its_output() {
     assert_eq!(finish["status"], "success", "{finish}");
     assert_eq!(finish["pages"], 1, "{finish}");
     assert_eq!(finish["resource"], "site", "{finish}");
-    assert!(
-        leftovers_of("pages").is_empty(),
-        "{:?}",
-        leftovers_of("pages")
-    );
+    assert_clean("pages");
 }
 
 #[test]
 fn a_failing_lambda_reports_its_exit_code_and_log_tail() {
-    let image = shell_image();
     let dir = tempfile::tempdir().unwrap();
-    write(
+    lambda(
         dir.path(),
-        "copper.yaml",
-        &format!(
-            "services:\n  broken:\n    docker:\n      image: {image}\n      command: [sh, -c, 'echo starting; echo something went wrong >&2; exit 3']\n    actions: [run]\n"
-        ),
+        "broken",
+        "      command: [sh, -c, 'echo starting; echo something went wrong >&2; exit 3']\n",
+        "[run]",
     );
     let (out, finish) = call(dir.path(), "broken/run", "{}", &[]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
@@ -203,23 +215,17 @@ fn a_failing_lambda_reports_its_exit_code_and_log_tail() {
     let out = output(copper(dir.path()).args(["run", "w.yaml"]));
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("skipped"), "{}", out.stdout);
-    assert!(
-        leftovers_of("broken").is_empty(),
-        "{:?}",
-        leftovers_of("broken")
-    );
+    assert_clean("broken");
 }
 
 #[test]
 fn a_lambda_past_its_timeout_is_killed_and_removed() {
-    let image = shell_image();
     let dir = tempfile::tempdir().unwrap();
-    write(
+    lambda(
         dir.path(),
-        "copper.yaml",
-        &format!(
-            "services:\n  sleepy:\n    docker:\n      image: {image}\n      command: [sh, -c, 'echo going to sleep; sleep 600']\n      timeout: 1s\n    actions: [run]\n"
-        ),
+        "sleepy",
+        "      command: [sh, -c, 'echo going to sleep; sleep 600']\n      timeout: 1s\n",
+        "[run]",
     );
     let (out, finish) = call(dir.path(), "sleepy/run", "{}", &[]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
@@ -234,23 +240,17 @@ fn a_lambda_past_its_timeout_is_killed_and_removed() {
     let (_, finish) = call(dir.path(), "sleepy/run", r#"{"timeout":"2s"}"#, &[]);
     let error = finish["error"].as_str().unwrap_or_default();
     assert!(error.contains("timeout of 2s"), "{error}");
-    assert!(
-        leftovers_of("sleepy").is_empty(),
-        "{:?}",
-        leftovers_of("sleepy")
-    );
+    assert_clean("sleepy");
 }
 
 #[test]
 fn a_service_container_connects_to_the_broker_and_serves_its_topic() {
-    let image = shell_image();
     let dir = tempfile::tempdir().unwrap();
-    write(
+    lambda(
         dir.path(),
-        "copper.yaml",
-        &format!(
-            "services:\n  greeter:\n    docker:\n      image: {image}\n      mode: service\n      command: [sh, /serve.sh]\n    actions: [hello]\n"
-        ),
+        "greeter",
+        "      mode: service\n      command: [sh, /serve.sh]\n",
+        "[hello]",
     );
     write(
         dir.path(),
@@ -276,11 +276,7 @@ fn a_service_container_connects_to_the_broker_and_serves_its_topic() {
     let log = std::fs::read_to_string(dir.path().join(".copper/logs/greeter/service.log"))
         .unwrap_or_default();
     assert!(log.contains("answering"), "service log: {log}");
-    assert!(
-        leftovers_of("greeter").is_empty(),
-        "{:?}",
-        leftovers_of("greeter")
-    );
+    assert_clean("greeter");
 }
 
 #[test]
@@ -309,11 +305,7 @@ fn a_sidecar_is_ready_before_the_service_and_removed_after() {
     let (out, finish) = call(dir.path(), "reader/read", "{}", &[]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(finish["fetched"], "sidecar-data", "{finish}");
-    assert!(
-        leftovers_of("reader").is_empty(),
-        "{:?}",
-        leftovers_of("reader")
-    );
+    assert_clean("reader");
 }
 
 #[test]
@@ -366,11 +358,7 @@ fn the_same_action_as_a_component_and_as_a_container_gives_the_same_results() {
     for field in ["status", "lines", "words", "bytes", "path"] {
         assert_eq!(by_component[field], by_container[field], "{field}");
     }
-    assert!(
-        leftovers_of("testkit").is_empty(),
-        "{:?}",
-        leftovers_of("testkit")
-    );
+    assert_clean("testkit");
 }
 
 #[test]
@@ -428,33 +416,21 @@ fn leftovers_of_a_crashed_host_are_removed_at_the_next_start() {
     );
     assert_eq!(leftovers_of("crashed").len(), 1);
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "copper.yaml",
-        &format!(
-            "services:\n  tidy:\n    docker:\n      image: {image}\n      command: [true]\n    actions: [run]\n"
-        ),
-    );
+    lambda(dir.path(), "tidy", "      command: [true]\n", "[run]");
     let (out, finish) = call(dir.path(), "tidy/run", "{}", &[]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(finish["status"], "success", "{finish}");
-    assert!(
-        leftovers_of("crashed").is_empty(),
-        "{:?}",
-        leftovers_of("crashed")
-    );
+    assert_clean("crashed");
 }
 
 #[test]
 fn an_interrupted_run_kills_and_removes_its_containers() {
-    let image = shell_image();
     let dir = tempfile::tempdir().unwrap();
-    write(
+    lambda(
         dir.path(),
-        "copper.yaml",
-        &format!(
-            "services:\n  stuck:\n    docker:\n      image: {image}\n      command: [sleep, '600']\n    actions: [run]\n"
-        ),
+        "stuck",
+        "      command: [sleep, '600']\n",
+        "[run]",
     );
     write(dir.path(), "w.yaml", "- action: stuck/run\n");
     let mut run = Process::spawn(
@@ -472,11 +448,7 @@ fn an_interrupted_run_kills_and_removes_its_containers() {
     }
     let status = run.terminate();
     assert_eq!(status.code(), Some(130), "{status}");
-    assert!(
-        leftovers_of("stuck").is_empty(),
-        "{:?}",
-        leftovers_of("stuck")
-    );
+    assert_clean("stuck");
 }
 
 #[test]
@@ -499,11 +471,7 @@ fn the_example_workflow_mixes_components_and_a_container() {
     let sitemap = std::fs::read_to_string(site.join("sitemap.txt")).expect("sitemap.txt");
     assert!(sitemap.contains("./README.html"), "{sitemap}");
     assert!(sitemap.contains("./docs/services.html"), "{sitemap}");
-    assert!(
-        leftovers_of("sitemap").is_empty(),
-        "{:?}",
-        leftovers_of("sitemap")
-    );
+    assert_clean("sitemap");
 }
 
 #[test]

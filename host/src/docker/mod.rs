@@ -194,14 +194,8 @@ impl Engine {
             .await
             .unwrap_or_default();
         for container in containers {
-            let owner = container
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(OWNER_LABEL))
-                .map(String::as_str)
-                .unwrap_or_default();
             if let Some(id) = container.id.as_deref()
-                && dead(owner)
+                && dead(owner_of(container.labels.as_ref()))
             {
                 self.remove_container(id).await;
                 removed += 1;
@@ -217,14 +211,8 @@ impl Engine {
             .await
             .unwrap_or_default();
         for network in networks {
-            let owner = network
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(OWNER_LABEL))
-                .map(String::as_str)
-                .unwrap_or_default();
             if let Some(id) = network.id.as_deref()
-                && dead(owner)
+                && dead(owner_of(network.labels.as_ref()))
             {
                 if let Err(error) = self.docker.remove_network(id).await {
                     tracing::warn!(network = %short(id), %error, "cannot remove a network");
@@ -251,6 +239,14 @@ impl Engine {
         let me = self.owner.clone();
         self.remove_owned_by(|owner| owner == &*me).await;
     }
+}
+
+/// The owner label among `labels` ("" when there is none).
+fn owner_of(labels: Option<&HashMap<String, String>>) -> &str {
+    labels
+        .and_then(|l| l.get(OWNER_LABEL))
+        .map(String::as_str)
+        .unwrap_or_default()
 }
 
 /// `<machine>:<pid>:<process start time>`: unique to this process on this machine.
