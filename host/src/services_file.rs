@@ -804,15 +804,18 @@ impl ServicesFile {
 
     /// Reads and checks a services file given as text; paths are relative to `path`'s folder.
     pub fn parse(text: &str, path: &Path, env: Environment) -> Result<Self, ServicesFileError> {
-        let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| {
-            let location = e.location();
-            ServicesFileError {
-                file: path.to_path_buf(),
-                line: location.map(|l| l.line()),
-                field: None,
-                message: library_message(&e.to_string()),
-            }
-        })?;
+        let raw: RawFile =
+            serde_saphyr::from_str_with_options(text, crate::workflow::yaml_options()).map_err(
+                |e| {
+                    let location = e.location();
+                    ServicesFileError {
+                        file: path.to_path_buf(),
+                        line: location.map(|l| l.line()),
+                        field: None,
+                        message: library_message(&e.to_string()),
+                    }
+                },
+            )?;
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let reader = Reader { path, dir, env };
         let mut services = Vec::new();
