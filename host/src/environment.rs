@@ -32,6 +32,11 @@ impl Environment {
         Ok(Self { dotenv })
     }
 
+    /// The variables of the `.env` file.
+    pub fn variables(&self) -> &BTreeMap<String, String> {
+        &self.dotenv
+    }
+
     /// The value of `name`: the process environment first, then the `.env` file.
     pub fn get(&self, name: &str) -> Option<String> {
         std::env::var(name)

@@ -1,68 +1,171 @@
-//! Shows a run as it goes (a live line per step on a terminal, plain lines
-//! otherwise) and ends it with a summary table.
+//! Shows a run as it goes — a live line per running step on a terminal, plain
+//! lines otherwise, or the events as JSON lines for machines — and ends it with a
+//! summary table.
 
-use crate::runner::{RunEvent, RunReport, StepOutcome};
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::runner::{RunEvent, RunReport, Stamped, StepStatus};
+use crate::workflow::Workflow;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-/// Renders run events to standard error.
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// A live line per running step (a terminal).
+    Live,
+    /// One plain line per event, on standard error.
+    Plain,
+    /// Every event as a JSON line on standard output.
+    Json,
+}
+
+impl Style {
+    /// Live on a terminal, plain lines otherwise.
+    pub fn detect() -> Self {
+        if std::io::stderr().is_terminal() {
+            Style::Live
+        } else {
+            Style::Plain
+        }
+    }
+}
+
+/// Renders run events.
 pub struct Progress {
-    live: bool,
+    style: Style,
     total: usize,
-    bar: Option<ProgressBar>,
+    /// Step id -> (number, action).
+    steps: BTreeMap<String, (usize, String)>,
+    multi: MultiProgress,
+    bars: BTreeMap<String, ProgressBar>,
 }
 
 impl Progress {
-    /// Live lines when standard error is a terminal, plain lines otherwise.
-    pub fn new(total: usize) -> Self {
+    /// Progress of `workflow`'s steps, shown as `style` says.
+    pub fn new(workflow: &Workflow, style: Style) -> Self {
         Self {
-            live: std::io::stderr().is_terminal(),
-            total,
-            bar: None,
+            style,
+            total: workflow.steps.len(),
+            steps: workflow
+                .steps
+                .iter()
+                .map(|s| (s.id.clone(), (s.number, s.action.clone())))
+                .collect(),
+            multi: MultiProgress::new(),
+            bars: BTreeMap::new(),
+        }
+    }
+
+    fn label(&self, step: &str) -> String {
+        match self.steps.get(step) {
+            Some((number, action)) => format!("[{number}/{}] {action}", self.total),
+            None => step.to_string(),
+        }
+    }
+
+    /// Prints a line above the live ones (or alone).
+    fn line(&self, text: String) {
+        if self.style == Style::Live {
+            let _ = self.multi.println(text);
+        } else {
+            eprintln!("{text}");
         }
     }
 
     /// Shows one event.
-    pub fn show(&mut self, event: RunEvent<'_>) {
-        match event {
-            RunEvent::Started(step) => {
-                let label = format!("[{}/{}] {}", step.number, self.total, step.action);
-                if self.live {
-                    let bar = ProgressBar::new_spinner();
+    pub fn show(&mut self, stamped: &Stamped) {
+        if self.style == Style::Json {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string(stamped).expect("events serialize")
+            );
+            return;
+        }
+        match &stamped.event {
+            RunEvent::RunStarted { run, resumed, .. } => {
+                if *resumed {
+                    self.line(format!("resuming run {run}"));
+                }
+            }
+            RunEvent::StepStarted { step, attempt, .. } => {
+                let label = self.label(step);
+                let suffix = if *attempt > 1 {
+                    format!(" (try {attempt})")
+                } else {
+                    String::new()
+                };
+                if self.style == Style::Live {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
                     bar.set_style(
                         ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}")
                             .expect("a valid template"),
                     );
-                    bar.set_prefix(label);
+                    bar.set_prefix(format!("{label}{suffix}"));
                     bar.enable_steady_tick(Duration::from_millis(100));
-                    self.bar = Some(bar);
+                    if let Some(old) = self.bars.insert(step.clone(), bar) {
+                        old.finish_and_clear();
+                    }
                 } else {
-                    eprintln!("{label} started");
+                    eprintln!("{label} started{suffix}");
                 }
             }
-            RunEvent::Progress(step, message) => match &self.bar {
-                Some(bar) => bar.set_message(message),
-                None => eprintln!("[{}/{}] {} {message}", step.number, self.total, step.action),
+            RunEvent::StepProgress { step, message } => match self.bars.get(step) {
+                Some(bar) => bar.set_message(message.clone()),
+                None => eprintln!("{} {message}", self.label(step)),
             },
-            RunEvent::Finished(step, report) => {
-                let (mark, word) = match &report.outcome {
-                    StepOutcome::Success => ("✓", "done".to_string()),
-                    StepOutcome::Failed(error) => ("✗", format!("failed: {error}")),
-                    StepOutcome::Skipped => ("-", "skipped".to_string()),
-                };
-                let line = format!(
-                    "{mark} [{}/{}] {} {word} ({})",
-                    step.number,
-                    self.total,
-                    step.action,
-                    duration_text(report.duration)
-                );
-                // The spinner line is replaced by the final one.
-                if let Some(bar) = self.bar.take() {
+            RunEvent::StepRetried {
+                step,
+                attempt,
+                delay_ms,
+                error,
+            } => {
+                if let Some(bar) = self.bars.remove(step) {
                     bar.finish_and_clear();
                 }
-                eprintln!("{line}");
+                self.line(format!(
+                    "! {} failed: {error}; trying again in {} (try {attempt})",
+                    self.label(step),
+                    duration_text(Duration::from_millis(*delay_ms))
+                ));
+            }
+            RunEvent::StepFinished {
+                step,
+                status,
+                duration_ms,
+                error,
+                ..
+            } => {
+                if let Some(bar) = self.bars.remove(step) {
+                    bar.finish_and_clear();
+                }
+                let (mark, word) = match status {
+                    StepStatus::Success => ("✓", "done".to_string()),
+                    StepStatus::Cached => (
+                        "↺",
+                        "reused (unchanged since it last succeeded)".to_string(),
+                    ),
+                    StepStatus::Failed => (
+                        "✗",
+                        format!("failed: {}", error.as_deref().unwrap_or("failed")),
+                    ),
+                    StepStatus::Skipped => ("-", "skipped".to_string()),
+                };
+                self.line(format!(
+                    "{mark} {} {word} ({})",
+                    self.label(step),
+                    duration_text(Duration::from_millis(*duration_ms))
+                ));
+            }
+            RunEvent::StepSkipped { step, reason } => {
+                self.line(format!("- {} skipped: {reason}", self.label(step)));
+            }
+            RunEvent::RunFinished { .. } => {
+                for (_, bar) in std::mem::take(&mut self.bars) {
+                    bar.finish_and_clear();
+                }
             }
         }
     }
@@ -84,19 +187,19 @@ pub fn duration_text(duration: Duration) -> String {
     }
 }
 
-/// The summary table: step, service, status, duration.
+/// The summary table: step, action, service, status, duration.
 pub fn summary(report: &RunReport) -> String {
-    let rows: Vec<[String; 5]> = report
+    let rows: Vec<[String; 6]> = report
         .steps
         .iter()
         .map(|s| {
-            let status = match &s.outcome {
-                StepOutcome::Success => "success",
-                StepOutcome::Failed(_) => "failed",
-                StepOutcome::Skipped => "skipped",
+            let status = match (s.status, s.continued) {
+                (StepStatus::Failed, true) => "failed (continued)",
+                (status, _) => status.as_str(),
             };
             [
                 s.number.to_string(),
+                s.id.clone(),
                 s.action.clone(),
                 s.service().to_string(),
                 status.to_string(),
@@ -104,7 +207,7 @@ pub fn summary(report: &RunReport) -> String {
             ]
         })
         .collect();
-    let header = ["#", "step", "service", "status", "duration"].map(String::from);
+    let header = ["#", "id", "step", "service", "status", "duration"].map(String::from);
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -121,16 +224,23 @@ pub fn summary(report: &RunReport) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
-    let ok = report
+    let ok = report.steps.iter().filter(|s| s.status.succeeded()).count();
+    let cached = report
         .steps
         .iter()
-        .filter(|s| s.outcome == StepOutcome::Success)
+        .filter(|s| s.status == StepStatus::Cached)
         .count();
+    let reused = if cached > 0 {
+        format!(" ({cached} reused)")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "{}: {ok} of {} steps succeeded in {}\n",
+        "{}: {ok} of {} steps succeeded{reused} in {} (run {})\n",
         report.workflow,
         report.steps.len(),
-        duration_text(report.duration)
+        duration_text(report.duration),
+        report.run_id
     ));
     out
 }

@@ -1,78 +1,15 @@
-//! The runner: publishes each workflow step on its action topic and awaits its finish.
+//! One request over the bus: publish it on its action topic, await its finish.
 //!
-//! As copper's runner it publishes `runner/status`, then for each step
-//! `runner/start`, the request, and `runner/finish` once the matching
-//! `<topic>/finish` arrives. Requests carry a correlation id; a finish without
-//! one (a copper service that builds its own entry) is accepted, since the
-//! runner has one request pending per topic. It stops at the first failure.
+//! Requests carry a correlation id; a finish without one (a copper service that
+//! builds its own entry) is accepted, since the runner has one request pending
+//! per topic. Also: which services are `up` on the broker.
 
 use crate::bus::{Bus, BusError, Will};
 use crate::protocol::{self, CORRELATION_FIELD, Finish, Object, Status};
-use crate::workflow::{Step, Workflow};
 use serde_json::Value;
-use std::time::{Duration, Instant};
-
-/// How a step ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StepOutcome {
-    /// Its service reported success.
-    Success,
-    /// Its service reported a failure, or never answered.
-    Failed(String),
-    /// Not run, because an earlier step failed.
-    Skipped,
-}
-
-/// What became of one step.
-#[derive(Debug, Clone)]
-pub struct StepReport {
-    /// Position, from 1.
-    pub number: usize,
-    /// Its action topic.
-    pub action: String,
-    /// How it ended.
-    pub outcome: StepOutcome,
-    /// Time from request to finish.
-    pub duration: Duration,
-    /// The finish entry (the request updated with results).
-    pub results: Object,
-}
-
-impl StepReport {
-    /// The step's service.
-    pub fn service(&self) -> &str {
-        protocol::service_of(&self.action)
-    }
-}
-
-/// What became of a whole run.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// The workflow's name.
-    pub workflow: String,
-    /// Every step, run or skipped.
-    pub steps: Vec<StepReport>,
-    /// Wall time of the run.
-    pub duration: Duration,
-}
-
-impl RunReport {
-    /// True when every step succeeded.
-    pub fn success(&self) -> bool {
-        self.steps.iter().all(|s| s.outcome == StepOutcome::Success)
-    }
-}
-
-/// What the runner tells whoever shows progress.
-#[derive(Debug, Clone)]
-pub enum RunEvent<'a> {
-    /// A step's request was published.
-    Started(&'a Step),
-    /// Its service reported progress.
-    Progress(&'a Step, String),
-    /// It finished (or was skipped).
-    Finished(&'a Step, &'a StepReport),
-}
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Why a request got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +30,49 @@ pub enum RequestError {
     ServiceDown(String),
 }
 
+/// Requests under way, by topic: a finish without a correlation id (a copper
+/// service's) is taken only when its topic has one request pending.
+#[derive(Debug, Clone, Default)]
+pub struct Pending(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl Pending {
+    fn enter(&self, topic: &str) -> PendingGuard {
+        *self
+            .0
+            .lock()
+            .expect("pending lock")
+            .entry(topic.to_string())
+            .or_default() += 1;
+        PendingGuard {
+            pending: self.clone(),
+            topic: topic.to_string(),
+        }
+    }
+
+    fn alone(&self, topic: &str) -> bool {
+        self.0.lock().expect("pending lock").get(topic).copied() == Some(1)
+    }
+}
+
+struct PendingGuard {
+    pending: Pending,
+    topic: String,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if let Some(count) = self
+            .pending
+            .0
+            .lock()
+            .expect("pending lock")
+            .get_mut(&self.topic)
+        {
+            *count -= 1;
+        }
+    }
+}
+
 /// Publishes one request on `topic` and waits for its finish; `progress` gets the
 /// service's progress messages. `wait` bounds the wait (none: until it answers).
 pub async fn request(
@@ -100,8 +80,21 @@ pub async fn request(
     topic: &str,
     fields: &Object,
     wait: Option<Duration>,
-    mut progress: impl FnMut(String),
+    progress: impl FnMut(String),
 ) -> Result<Finish, RequestError> {
+    request_among(bus, topic, fields, wait, progress, &Pending::default()).await
+}
+
+/// [`request`], one of several under way at once (`pending` counts them).
+pub async fn request_among(
+    bus: &Bus,
+    topic: &str,
+    fields: &Object,
+    wait: Option<Duration>,
+    mut progress: impl FnMut(String),
+    pending: &Pending,
+) -> Result<Finish, RequestError> {
+    let _pending = pending.enter(topic);
     let service = protocol::service_of(topic).to_string();
     let id = uuid::Uuid::new_v4().to_string();
     // Finish and progress apart: `<topic>/start` (and anything else) need not wake us.
@@ -115,7 +108,10 @@ pub async fn request(
     payload.insert(CORRELATION_FIELD.into(), Value::from(id.clone()));
     bus.publish_at_most_once(topic, Value::Object(payload).to_string())
         .await?;
-    let ours = |other: Option<&str>| other.is_none_or(|other| other == id);
+    let ours = |other: Option<&str>| match other {
+        Some(other) => other == id,
+        None => pending.alone(topic),
+    };
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     let mut reported_error: Option<String> = None;
     loop {
@@ -271,80 +267,4 @@ pub fn runner_will() -> Will {
         topic: "runner/status".into(),
         payload: "disconnected".into(),
     }
-}
-
-/// Runs the steps in order, stopping at the first failure; `on_event` sees every step.
-pub async fn run(
-    workflow: &Workflow,
-    bus: &Bus,
-    mut on_event: impl FnMut(RunEvent<'_>),
-) -> Result<RunReport, BusError> {
-    let started = Instant::now();
-    bus.publish("runner/status", "connected", true).await?;
-    let mut steps = Vec::with_capacity(workflow.steps.len());
-    let mut failed = false;
-    for step in &workflow.steps {
-        if failed {
-            let report = StepReport {
-                number: step.number,
-                action: step.action.clone(),
-                outcome: StepOutcome::Skipped,
-                duration: Duration::ZERO,
-                results: Object::new(),
-            };
-            on_event(RunEvent::Finished(step, &report));
-            steps.push(report);
-            continue;
-        }
-        bus.publish(
-            "runner/start",
-            Value::Object(step.entry.clone()).to_string(),
-            false,
-        )
-        .await?;
-        on_event(RunEvent::Started(step));
-        let begun = Instant::now();
-        let wait = step.timeout().map(|t| t + Duration::from_secs(10));
-        let answer = request(bus, &step.action, &step.entry, wait, |message| {
-            on_event(RunEvent::Progress(step, message))
-        })
-        .await;
-        let (outcome, results) = match answer {
-            Ok(finish) => match finish.status {
-                Status::Success => (StepOutcome::Success, finish.entry),
-                Status::Failed => (
-                    StepOutcome::Failed(finish.error.unwrap_or_else(|| "failed".into())),
-                    finish.entry,
-                ),
-            },
-            Err(RequestError::Bus(error)) => return Err(error),
-            Err(error) => (StepOutcome::Failed(error.to_string()), Object::new()),
-        };
-        failed = outcome != StepOutcome::Success;
-        let finish_entry = if results.is_empty() {
-            step.entry.clone()
-        } else {
-            results.clone()
-        };
-        bus.publish(
-            "runner/finish",
-            Value::Object(finish_entry).to_string(),
-            false,
-        )
-        .await?;
-        let report = StepReport {
-            number: step.number,
-            action: step.action.clone(),
-            outcome,
-            duration: begun.elapsed(),
-            results,
-        };
-        on_event(RunEvent::Finished(step, &report));
-        steps.push(report);
-    }
-    Ok(RunReport {
-        workflow: workflow.name.clone(),
-        steps,
-        duration: started.elapsed(),
-    })
 }

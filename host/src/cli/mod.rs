@@ -4,19 +4,20 @@
 //! invalid workflow or input; 3 the host could not do its job (broker,
 //! components, files); 130 interrupted.
 
+mod run;
+
 use crate::bus::BrokerAddress;
 use crate::host::{BrokerChoice, Host, HostConfig};
 use crate::protocol::{Object, Status};
 use crate::runner::{self, RequestError};
 use crate::service::ServiceInfo;
 use crate::services_file::{BackendSpec, ServicesFile};
-use crate::workflow::{Workflow, parse_timeout};
+use crate::workflow::parse_timeout;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Run workflows of actions over MQTT, answered by WASI components or any service on the broker.
@@ -37,12 +38,40 @@ enum Command {
     /// Run a workflow: publish each action and wait for its finish.
     Run {
         /// The workflow file (YAML).
-        workflow: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        workflow: Option<PathBuf>,
         #[command(flatten)]
         host: HostArgs,
         /// A service served by someone else on the broker (skips the check that it is `up`).
         #[arg(long = "external", value_name = "SERVICE")]
         external: Vec<String>,
+        /// Steps running at once, at most.
+        #[arg(long, default_value_t = 16, value_name = "N")]
+        max_parallel: usize,
+        /// Variables for `${VAR}` (default: `.env` beside the workflow, if any).
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
+        /// `json`: every event as a JSON line on standard output, no summary.
+        #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
+        events: Option<String>,
+        /// Go on with an earlier run: only the steps that did not succeed run again.
+        #[arg(long, value_name = "RUN", conflicts_with = "workflow")]
+        resume: Option<String>,
+    },
+    /// List past runs, or show one (`runs show RUN`).
+    Runs {
+        /// `show`, to show one run.
+        #[arg(value_parser = ["show"])]
+        show: Option<String>,
+        /// The run to show.
+        #[arg(required_if_eq("show", "show"))]
+        run: Option<String>,
+        /// Cache folder the runs are in.
+        #[arg(long, default_value = ".copper", value_name = "DIR")]
+        cache: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Host the services on the broker until stopped (Ctrl-C), for any runner to drive.
     Serve {
@@ -214,7 +243,28 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             workflow,
             host,
             external,
-        } => run(workflow, host, external).await,
+            max_parallel,
+            env_file,
+            events,
+            resume,
+        } => {
+            run::run(run::RunArgs {
+                workflow,
+                host,
+                external,
+                max_parallel,
+                env_file,
+                json_events: events.is_some(),
+                resume,
+            })
+            .await
+        }
+        Command::Runs {
+            show: _,
+            run,
+            cache,
+            json,
+        } => run::runs(&cache, run, json),
         Command::Serve { host } => serve(host).await,
         Command::Services {
             components,
@@ -228,37 +278,6 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             host,
         } => call(topic, input, timeout, host).await,
     }
-}
-
-/// A host that cannot start because of one service: an error naming the first
-/// step that asks for it (exit 2); any other: exit 3.
-fn step_error(workflow: &Workflow, services: &ServicesFile, error: anyhow::Error) -> anyhow::Error {
-    let service = error
-        .downcast_ref::<crate::host::HostError>()
-        .and_then(|e| e.service());
-    let Some(step) = service.and_then(|name| workflow.steps.iter().find(|s| s.service() == name))
-    else {
-        return error.context("cannot start the host");
-    };
-    let service = step.service();
-    let declared = services
-        .get(service)
-        .map(|s| format!(" ({}:{})", services.path.display(), s.line))
-        .unwrap_or_default();
-    let problem = format!("{error:#}");
-    fail(
-        2,
-        crate::workflow::WorkflowError {
-            file: workflow.source.clone(),
-            line: step.field_lines.get("action").copied().or(Some(step.line)),
-            column: None,
-            field: Some("action".into()),
-            message: format!(
-                "step {} asks for `{}`, but service `{service}`{declared} cannot be served: {problem}",
-                step.number, step.action
-            ),
-        },
-    )
 }
 
 /// Starts the host and connects one client of its broker, named after `role`.
@@ -275,105 +294,6 @@ async fn start(
         )
         .await?;
     Ok((host, bus))
-}
-
-async fn run(path: PathBuf, args: HostArgs, external: Vec<String>) -> anyhow::Result<u8> {
-    let workflow = Workflow::load(&path).map_err(|e| fail(2, e))?;
-    let folder = path.parent().unwrap_or(std::path::Path::new("."));
-    let services = args.services_file(folder)?.unwrap_or_default();
-    let mut config = args.config(ANY_LOOPBACK_PORT)?;
-    // Components are cheap to host; containers only start for the services the workflow uses.
-    let used: Vec<&str> = workflow.steps.iter().map(|s| s.service()).collect();
-    config.services = services
-        .services
-        .iter()
-        .filter(|s| {
-            matches!(s.backend, BackendSpec::Component(_)) || used.contains(&s.name.as_str())
-        })
-        .cloned()
-        .collect();
-    if args.no_local_services {
-        config.services.clear();
-    }
-    let remote_broker = matches!(config.broker, BrokerChoice::External(_));
-    let (host, bus) = match start(config, "runner", Some(runner::runner_will())).await {
-        Ok(started) => started,
-        Err(error) => return Err(step_error(&workflow, &services, error)),
-    };
-    // Actions hosted here, then those of services up on the broker: ours describe their
-    // actions; copper's only say `up`, so any action of theirs is taken (as with --external).
-    let mut known = host.registry().topics();
-    let local: Vec<String> = host.registry().services().map(|s| s.name.clone()).collect();
-    for spec in &services.services {
-        if matches!(&spec.backend, BackendSpec::Docker(_)) {
-            known.extend(spec.topics());
-        }
-    }
-    let externals: Vec<&str> = services
-        .services
-        .iter()
-        .filter(|s| matches!(s.backend, BackendSpec::External) && used.contains(&s.name.as_str()))
-        .map(|s| s.name.as_str())
-        .collect();
-    let mut open = external;
-    let mut up = Vec::new();
-    if remote_broker
-        || !externals.is_empty()
-        || workflow.steps.iter().any(|s| !known.contains(&s.action))
-    {
-        for service in runner::services_up(&bus, Duration::from_millis(300)).await? {
-            up.push(service.name.clone());
-            match service.actions {
-                Some(actions) => known.extend(actions),
-                None if !local.contains(&service.name) => open.push(service.name),
-                None => {}
-            }
-        }
-    }
-    for name in externals {
-        if !up.iter().any(|u| u == name) {
-            let step = workflow.steps.iter().find(|s| s.service() == name);
-            host.stop().await;
-            let error = crate::workflow::WorkflowError {
-                file: workflow.source.clone(),
-                line: step.and_then(|s| s.field_lines.get("action").copied()),
-                column: None,
-                field: Some("action".into()),
-                message: format!(
-                    "step {} asks for `{}`, served by the external service `{name}` ({}), which is not up on the broker",
-                    step.map_or(0, |s| s.number),
-                    step.map_or("", |s| s.action.as_str()),
-                    services.path.display()
-                ),
-            };
-            return Err(fail(2, error));
-        }
-        let spec = services.get(name).expect("an external service of the file");
-        known.extend(spec.topics());
-    }
-    known.sort();
-    known.dedup();
-    if let Err(error) = workflow.check_actions(&known, &open) {
-        host.stop().await;
-        return Err(fail(2, error));
-    }
-    let mut progress = crate::progress::Progress::new(workflow.steps.len());
-    let outcome = tokio::select! {
-        report = runner::run(&workflow, &bus, |event| progress.show(event)) => Some(report?),
-        () = interrupted() => None,
-    };
-    bus.close().await;
-    host.stop().await;
-    match outcome {
-        Some(report) => {
-            crate::progress::print_summary(&report);
-            Ok(if report.success() { 0 } else { 1 })
-        }
-        None => {
-            eprintln!("interrupted");
-            Ok(130)
-        }
-    }
 }
 
 async fn serve(args: HostArgs) -> anyhow::Result<u8> {

@@ -1,0 +1,136 @@
+//! What happens in a run, as events: shown live, appended to the run's history,
+//! published on `copper/runs/<id>/events`.
+
+use crate::protocol::Object;
+use serde::{Deserialize, Serialize};
+
+/// One thing that happened in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event")]
+pub enum RunEvent {
+    /// The run began (or was resumed).
+    #[serde(rename = "run.started")]
+    RunStarted {
+        /// The run's id.
+        run: String,
+        /// The workflow's name.
+        workflow: String,
+        /// True when an earlier run is resumed.
+        resumed: bool,
+    },
+    /// A step's request was published.
+    #[serde(rename = "step.started")]
+    StepStarted {
+        /// The step's id.
+        step: String,
+        /// Its action.
+        action: String,
+        /// Which try, from 1.
+        attempt: u32,
+    },
+    /// A step's service reported progress.
+    #[serde(rename = "step.progress")]
+    StepProgress {
+        /// The step's id.
+        step: String,
+        /// What it said.
+        message: String,
+    },
+    /// A try failed and another comes after a wait.
+    #[serde(rename = "step.retried")]
+    StepRetried {
+        /// The step's id.
+        step: String,
+        /// The try that comes next.
+        attempt: u32,
+        /// The wait before it, in milliseconds.
+        delay_ms: u64,
+        /// Why the last try failed.
+        error: String,
+    },
+    /// A step ended: it ran, or its recorded results were reused.
+    #[serde(rename = "step.finished")]
+    StepFinished {
+        /// The step's id.
+        step: String,
+        /// `success`, `failed` or `cached`.
+        status: StepStatus,
+        /// Time from its first request to its end, in milliseconds.
+        duration_ms: u64,
+        /// Its results.
+        outputs: Object,
+        /// Why it failed.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        error: Option<String>,
+        /// Tries it took.
+        attempts: u32,
+    },
+    /// A step was not run.
+    #[serde(rename = "step.skipped")]
+    StepSkipped {
+        /// The step's id.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// The run ended.
+    #[serde(rename = "run.finished")]
+    RunFinished {
+        /// True when no step failed (steps with `continue_on_error` aside).
+        success: bool,
+        /// Wall time, in milliseconds.
+        duration_ms: u64,
+    },
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Its service reported success.
+    Success,
+    /// It failed (after its retries).
+    Failed,
+    /// Not run: its results were taken from an earlier success (same service
+    /// version, input and input files), or from the run being resumed.
+    Cached,
+    /// Not run.
+    Skipped,
+}
+
+impl StepStatus {
+    /// True when dependents may count on its results.
+    pub fn succeeded(self) -> bool {
+        matches!(self, StepStatus::Success | StepStatus::Cached)
+    }
+
+    /// Its name, as in events and conditions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Success => "success",
+            StepStatus::Failed => "failed",
+            StepStatus::Cached => "cached",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// An event with the time it happened, as written to the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// The event.
+    #[serde(flatten)]
+    pub event: RunEvent,
+}
+
+impl Stamped {
+    /// `event`, now.
+    pub fn now(event: RunEvent) -> Self {
+        Self {
+            at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            event,
+        }
+    }
+}

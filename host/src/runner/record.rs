@@ -1,0 +1,274 @@
+//! A run's folder, `.copper/runs/<id>/`: the workflow as run, its state (written
+//! anew, atomically, after every change) and its history of events (appended).
+//! A host killed mid-run loses nothing that was written; `run --resume <id>` reads
+//! them back.
+
+use super::events::{RunEvent, Stamped, StepStatus};
+use crate::protocol::Object;
+use crate::workflow::expression::mask;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The state of a run, as `state.json` holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// The run's id.
+    pub id: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// The workflow file it was read from.
+    pub source: PathBuf,
+    /// `running`, `success`, `failed`.
+    pub status: String,
+    /// When it began (RFC 3339).
+    pub started: String,
+    /// When it ended.
+    #[serde(default)]
+    pub finished: Option<String>,
+    /// Every step, by id.
+    pub steps: BTreeMap<String, StepState>,
+}
+
+/// The state of one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepState {
+    /// Its action.
+    pub action: String,
+    /// `pending`, `running`, `success`, `failed`, `cached`, `skipped`.
+    pub status: String,
+    /// Tries so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// How long it took, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Its results.
+    #[serde(default)]
+    pub outputs: Object,
+    /// Why it failed or was skipped.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl RunState {
+    /// The steps that succeeded (or were cached), with their results: what a resume keeps.
+    pub fn succeeded(&self) -> BTreeMap<String, Object> {
+        self.steps
+            .iter()
+            .filter(|(_, s)| s.status == "success" || s.status == "cached")
+            .map(|(id, s)| (id.clone(), s.outputs.clone()))
+            .collect()
+    }
+}
+
+/// A run's folder, being written.
+pub struct RunRecord {
+    dir: PathBuf,
+    events: std::fs::File,
+    state: RunState,
+    secrets: Vec<String>,
+}
+
+/// The folder holding every run under the cache folder.
+pub fn runs_dir(cache: &Path) -> PathBuf {
+    cache.join("runs")
+}
+
+/// A new run id: `<UTC date>-<time>-<4 hex>`, sortable by time.
+pub fn new_run_id() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let digits: String = now.chars().filter(char::is_ascii_digit).collect();
+    format!(
+        "{}-{}-{:04x}",
+        &digits[..8],
+        &digits[8..14],
+        fastrand::u16(..)
+    )
+}
+
+impl RunRecord {
+    /// Makes the folder of a new run of `workflow_text` (read from `source`), with
+    /// every step pending; `secrets` are masked in everything written.
+    pub fn create(
+        cache: &Path,
+        id: &str,
+        name: &str,
+        source: &Path,
+        workflow_text: &str,
+        steps: &[(String, String)],
+        secrets: Vec<String>,
+    ) -> std::io::Result<Self> {
+        let dir = runs_dir(cache).join(id);
+        std::fs::create_dir_all(dir.join("logs"))?;
+        std::fs::write(dir.join("workflow.yaml"), mask(workflow_text, &secrets))?;
+        let state = RunState {
+            id: id.to_string(),
+            workflow: name.to_string(),
+            source: source.to_path_buf(),
+            status: "running".into(),
+            started: now(),
+            finished: None,
+            steps: steps
+                .iter()
+                .map(|(step, action)| {
+                    (
+                        step.clone(),
+                        StepState {
+                            action: action.clone(),
+                            status: "pending".into(),
+                            attempts: 0,
+                            duration_ms: 0,
+                            outputs: Object::new(),
+                            error: None,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        Self::open_with(dir, state, secrets)
+    }
+
+    /// Opens the folder of run `id` to go on with it; returns it, its state and the
+    /// workflow as it was run.
+    pub fn resume(
+        cache: &Path,
+        id: &str,
+        secrets: Vec<String>,
+    ) -> std::io::Result<(Self, RunState, String)> {
+        let dir = runs_dir(cache).join(id);
+        let state = read_state(&dir)?;
+        let text = std::fs::read_to_string(dir.join("workflow.yaml"))?;
+        let mut resumed = state.clone();
+        resumed.status = "running".into();
+        resumed.finished = None;
+        let record = Self::open_with(dir, resumed, secrets)?;
+        Ok((record, state, text))
+    }
+
+    fn open_with(dir: PathBuf, state: RunState, secrets: Vec<String>) -> std::io::Result<Self> {
+        let events = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("events.jsonl"))?;
+        let record = Self {
+            dir,
+            events,
+            state,
+            secrets,
+        };
+        record.write_state()?;
+        Ok(record)
+    }
+
+    /// The run's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends an event to the history and updates the state.
+    pub fn record(&mut self, stamped: &Stamped) -> std::io::Result<()> {
+        let line = serde_json::to_string(stamped).expect("events serialize");
+        writeln!(self.events, "{}", mask(&line, &self.secrets))?;
+        self.events.flush()?;
+        self.apply(stamped);
+        self.write_state()
+    }
+
+    fn apply(&mut self, stamped: &Stamped) {
+        match &stamped.event {
+            RunEvent::RunStarted { .. } => {}
+            RunEvent::StepStarted { step, attempt, .. } => {
+                if let Some(s) = self.state.steps.get_mut(step) {
+                    s.status = "running".into();
+                    s.attempts = *attempt;
+                    s.error = None;
+                }
+            }
+            RunEvent::StepProgress { step, message } => {
+                let path = self.dir.join("logs").join(format!("{step}.log"));
+                let line = format!("{} {}\n", stamped.at, mask(message, &self.secrets));
+                let _ = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .and_then(|mut f| f.write_all(line.as_bytes()));
+            }
+            RunEvent::StepRetried { step, error, .. } => {
+                if let Some(s) = self.state.steps.get_mut(step) {
+                    s.error = Some(error.clone());
+                }
+            }
+            RunEvent::StepFinished {
+                step,
+                status,
+                duration_ms,
+                outputs,
+                error,
+                attempts,
+            } => {
+                if let Some(s) = self.state.steps.get_mut(step) {
+                    s.status = status.as_str().into();
+                    s.duration_ms = *duration_ms;
+                    s.outputs = outputs.clone();
+                    s.error = error.clone();
+                    s.attempts = *attempts;
+                }
+            }
+            RunEvent::StepSkipped { step, reason } => {
+                if let Some(s) = self.state.steps.get_mut(step) {
+                    s.status = StepStatus::Skipped.as_str().into();
+                    s.error = Some(reason.clone());
+                }
+            }
+            RunEvent::RunFinished { success, .. } => {
+                self.state.status = if *success { "success" } else { "failed" }.into();
+                self.state.finished = Some(stamped.at.clone());
+            }
+        }
+    }
+
+    /// Writes `state.json` whole, then renames it into place: never half written.
+    fn write_state(&self) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(&self.state).expect("state serializes");
+        let partial = self.dir.join("state.json.partial");
+        let mut file = std::fs::File::create(&partial)?;
+        file.write_all(mask(&text, &self.secrets).as_bytes())?;
+        file.sync_data()?;
+        std::fs::rename(partial, self.dir.join("state.json"))
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+fn read_state(dir: &Path) -> std::io::Result<RunState> {
+    let text = std::fs::read_to_string(dir.join("state.json"))?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
+}
+
+/// Every run under the cache folder, oldest first.
+pub fn list(cache: &Path) -> Vec<RunState> {
+    let Ok(entries) = std::fs::read_dir(runs_dir(cache)) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<RunState> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| read_state(&e.path()).ok())
+        .collect();
+    runs.sort_by(|a, b| a.id.cmp(&b.id));
+    runs
+}
+
+/// One run's state and its history of events.
+pub fn show(cache: &Path, id: &str) -> std::io::Result<(RunState, Vec<Stamped>)> {
+    let dir = runs_dir(cache).join(id);
+    let state = read_state(&dir)?;
+    let history = std::fs::read_to_string(dir.join("events.jsonl"))?
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    Ok((state, history))
+}
