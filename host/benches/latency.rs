@@ -169,6 +169,7 @@ async fn instantiate_only(n: usize, cache: &std::path::Path) -> Stats {
             input: &input,
             timeout: Duration::from_secs(10),
             events,
+            secrets: &[],
         };
         component.handle(job).await.unwrap();
         samples.push(t.elapsed());

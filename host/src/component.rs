@@ -359,6 +359,8 @@ pub struct Job<'a> {
     pub timeout: Duration,
     /// Where progress and resources go.
     pub events: mpsc::Sender<ServiceEvent>,
+    /// Secret values in the input, to be masked in logs.
+    pub secrets: &'a [String],
 }
 
 impl ComponentService {
@@ -436,8 +438,8 @@ impl ComponentService {
                 .await
         })
         .await;
-        self.log_output(&stdout, "stdout");
-        self.log_output(&stderr, "stderr");
+        self.log_output(&stdout, "stdout", job.secrets);
+        self.log_output(&stderr, "stderr", job.secrets);
         let timed_out = || {
             Failure::new(
                 FailureKind::TimedOut,
@@ -497,12 +499,13 @@ impl ComponentService {
         }
     }
 
-    fn log_output(&self, pipe: &MemoryOutputPipe, stream: &str) {
+    fn log_output(&self, pipe: &MemoryOutputPipe, stream: &str, secrets: &[String]) {
         let contents = pipe.contents();
         for line in String::from_utf8_lossy(&contents)
             .lines()
             .filter(|l| !l.trim().is_empty())
         {
+            let line = crate::workflow::expression::mask(line, secrets);
             tracing::info!(target: "component", service = %self.info.name, stream, "{line}");
         }
     }

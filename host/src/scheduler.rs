@@ -12,7 +12,7 @@ use crate::component::{ComponentService, Job};
 use crate::docker::lambda::LambdaService;
 use crate::protocol::{self, CORRELATION_FIELD, Object};
 use crate::service::{Failure, FailureKind, ServiceInfo, check_schema};
-use crate::workflow::parse_timeout;
+use crate::workflow::{expression, parse_timeout};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -319,7 +319,15 @@ impl Dispatch {
             .unwrap_or_default();
         let mut input = request.clone();
         input.remove(CORRELATION_FIELD);
-        let input = Value::Object(input);
+        let mut input = Value::Object(input);
+        // Secrets travel as placeholders; their values come from this host's environment
+        // and are masked in everything that goes back.
+        let secrets = expression::insert_secrets(&mut input, &|name| std::env::var(name).ok())
+            .map_err(|why| Failure::new(FailureKind::InvalidInput, why))?;
+        let masked = |mut failure: Failure| {
+            failure.message = expression::mask(&failure.message, &secrets);
+            failure
+        };
         let timeout = match input.get("timeout") {
             Some(value) => parse_timeout(value).map_err(|why| {
                 Failure::new(FailureKind::InvalidInput, format!("field `timeout` {why}"))
@@ -330,10 +338,10 @@ impl Dispatch {
                 .unwrap_or(self.config.default_timeout),
         };
         check_schema(&action.input, &input).map_err(|why| {
-            Failure::new(
+            masked(Failure::new(
                 FailureKind::InvalidInput,
                 format!("input of `{topic}` does not match its schema: {why}"),
-            )
+            ))
         })?;
         let (events, mut received) = mpsc::channel(64);
         let forward = {
@@ -344,10 +352,12 @@ impl Dispatch {
                 protocol::log_topic(topic),
             );
             let id = id.to_string();
+            let secrets = secrets.clone();
             async move {
                 while let Some(event) = received.recv().await {
                     let sent = match event {
                         ServiceEvent::Progress(message) => {
+                            let message = expression::mask(&message, &secrets);
                             let body = json!({"message": message, CORRELATION_FIELD: id});
                             bus.publish(&progress, body.to_string(), false).await
                         }
@@ -356,6 +366,7 @@ impl Dispatch {
                                 .await
                         }
                         ServiceEvent::Log(line) => {
+                            let line = expression::mask(&line, &secrets);
                             let body = json!({"line": line, CORRELATION_FIELD: id});
                             bus.publish(&log, body.to_string(), false).await
                         }
@@ -375,6 +386,7 @@ impl Dispatch {
             input: fields,
             timeout,
             events,
+            secrets: &secrets,
         };
         let work = async {
             match &self.service.backend {
@@ -383,12 +395,13 @@ impl Dispatch {
             }
         };
         let (results, ()) = tokio::join!(work, forward);
-        let results = Value::Object(results?);
+        let mut results = Value::Object(results.map_err(masked)?);
+        expression::mask_value(&mut results, &secrets);
         check_schema(&action.output, &results).map_err(|why| {
-            Failure::new(
+            masked(Failure::new(
                 FailureKind::Failed,
                 format!("results of `{topic}` do not match its schema: {why}"),
-            )
+            ))
         })?;
         match results {
             Value::Object(results) => Ok(results),

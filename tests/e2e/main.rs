@@ -4,6 +4,7 @@
 mod broker;
 mod cli;
 mod docker;
+mod engine;
 mod failures;
 mod protocol;
 mod services_file;

@@ -183,7 +183,7 @@ impl LambdaService {
         tracing::debug!(service = %self.info.name, container = %short(guard.id()), "started");
 
         let log_path = self.log_path(&request_id);
-        let mut log = Log::open(&log_path, job.events.clone());
+        let mut log = Log::open(&log_path, job.events.clone(), job.secrets.to_vec());
         let pump = async {
             let options = LogsOptionsBuilder::default()
                 .follow(true)
@@ -310,6 +310,7 @@ fn read_output(exchange: &Path, last_json: Option<&str>) -> Result<Object, Failu
 /// A container's log: to a file, to `<topic>/log`, and its last lines kept.
 struct Log {
     file: Option<std::io::BufWriter<std::fs::File>>,
+    secrets: Vec<String>,
     events: tokio::sync::mpsc::Sender<ServiceEvent>,
     partial: [Vec<u8>; 2],
     tail: VecDeque<String>,
@@ -317,7 +318,11 @@ struct Log {
 }
 
 impl Log {
-    fn open(path: &Path, events: tokio::sync::mpsc::Sender<ServiceEvent>) -> Self {
+    fn open(
+        path: &Path,
+        events: tokio::sync::mpsc::Sender<ServiceEvent>,
+        secrets: Vec<String>,
+    ) -> Self {
         let file = path
             .parent()
             .map(std::fs::create_dir_all)
@@ -330,6 +335,7 @@ impl Log {
             .ok();
         Self {
             file,
+            secrets,
             events,
             partial: [Vec::new(), Vec::new()],
             tail: VecDeque::new(),
@@ -351,6 +357,7 @@ impl Log {
     }
 
     async fn line(&mut self, line: String, stderr: bool) {
+        let line = crate::workflow::expression::mask(&line, &self.secrets);
         if let Some(file) = &mut self.file {
             let _ = writeln!(file, "{}{line}", if stderr { "! " } else { "" });
         }

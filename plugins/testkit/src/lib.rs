@@ -12,7 +12,7 @@ mod component {
 
     struct Testkit;
 
-    const ACTIONS: [(&str, &str); 7] = [
+    const ACTIONS: [(&str, &str); 9] = [
         ("echo", "Return the input fields as results"),
         ("fail", "Fail with kind `failed`"),
         ("trap", "Panic (a trap)"),
@@ -26,6 +26,11 @@ mod component {
             "wc",
             "Count the lines, words and bytes of the file `path` under /fetch",
         ),
+        (
+            "flaky",
+            "Fail the first `fail_times` tries, counted in the file `counter` under /fetch",
+        ),
+        ("sleep", "Sleep `ms` milliseconds, then echo the input"),
     ];
 
     impl exports::copper::service::service::Guest for Testkit {
@@ -89,6 +94,56 @@ mod component {
                         message,
                     })?;
                     Ok("{}".into())
+                }
+                "flaky" => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&req.input).unwrap_or_default();
+                    let counter = value.get("counter").and_then(|c| c.as_str()).unwrap_or("");
+                    if !counter.starts_with("/fetch/") {
+                        return Err(ServiceError {
+                            kind: ErrorKind::InvalidInput,
+                            message: format!("`counter` must be under /fetch, got `{counter}`"),
+                        });
+                    }
+                    let fail_times = value
+                        .get("fail_times")
+                        .and_then(|f| f.as_u64())
+                        .unwrap_or(0);
+                    let tries = std::fs::read_to_string(counter)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u64>().ok())
+                        .unwrap_or(0)
+                        + 1;
+                    if let Some(parent) = std::path::Path::new(counter).parent() {
+                        let _ = std::fs::create_dir_all(parent);
+                    }
+                    std::fs::write(counter, tries.to_string()).map_err(|e| ServiceError {
+                        kind: ErrorKind::Failed,
+                        message: format!("cannot write {counter}: {e}"),
+                    })?;
+                    if tries <= fail_times {
+                        return Err(ServiceError {
+                            kind: ErrorKind::Failed,
+                            message: format!("failing on purpose (try {tries})"),
+                        });
+                    }
+                    Ok(serde_json::json!({ "tries": tries }).to_string())
+                }
+                "sleep" => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&req.input).unwrap_or_default();
+                    // A number, or a text holding one (a value from `${VAR}`).
+                    let ms = match value.get("ms") {
+                        Some(serde_json::Value::String(text)) => text.trim().parse().unwrap_or(0),
+                        Some(other) => other.as_u64().unwrap_or(0),
+                        None => 0,
+                    };
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                    let mut value = value;
+                    if let Some(map) = value.as_object_mut() {
+                        map.remove("action");
+                    }
+                    Ok(value.to_string())
                 }
                 "wc" => {
                     let value: serde_json::Value =
