@@ -545,3 +545,153 @@ fn a_host_killed_mid_run_loses_nothing_and_resumes() {
     let counter = std::fs::read_to_string(dir.path().join(".copper/fetch/killed/quick")).unwrap();
     assert_eq!(counter, "1");
 }
+
+#[test]
+fn unchanged_steps_are_reused_and_no_cache_runs_them_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("README.md"), "# One\n").unwrap();
+    commit_tree(&site);
+    std::fs::write(
+        dir.path().join("w.yaml"),
+        "\
+- id: fetch
+  action: fetcher/fetch
+  type: git
+  url: site
+  resource: site
+- id: build
+  action: markdown/build
+  resource: site
+  path: ${{ steps.fetch.outputs.path }}
+",
+    )
+    .unwrap();
+    let status = |extra: &[&str]| {
+        let (out, events) = run_json(dir.path(), "w.yaml", extra, &[]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        (
+            finished(&events, "fetch")["status"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            finished(&events, "build")["status"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    assert_eq!(status(&[]), ("success".into(), "success".into()));
+    // Nothing changed: the fetch runs (its source is remote to us), the build is reused.
+    assert_eq!(status(&[]), ("success".into(), "cached".into()));
+    assert_eq!(
+        status(&["--no-cache"]),
+        ("success".into(), "success".into())
+    );
+    // A changed source changes the build's input files: it runs.
+    std::fs::write(site.join("README.md"), "# Two\n").unwrap();
+    commit_tree(&site);
+    assert_eq!(status(&[]), ("success".into(), "success".into()));
+    let page = std::fs::read_to_string(dir.path().join(".copper/web/site/README.html")).unwrap();
+    assert!(page.contains("Two"), "{page}");
+    // Its results gone: it runs again.
+    std::fs::remove_dir_all(dir.path().join(".copper/web/site")).unwrap();
+    assert_eq!(status(&[]), ("success".into(), "success".into()));
+    assert!(dir.path().join(".copper/web/site/README.html").exists());
+    // The summary says what was reused.
+    let out = output(copper(dir.path()).args(["run", "w.yaml"]));
+    assert!(
+        out.stdout.contains("cached") && out.stdout.contains("1 reused"),
+        "{}",
+        out.stdout
+    );
+}
+
+mod random_dags {
+    //! Random DAGs through a real host: every step starts after all of its needs ended.
+    use super::TESTKIT;
+    use copper_wasm::runner::{self, RunEvent, RunOptions};
+    use copper_wasm::{Host, HostConfig, Workflow};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use tokio_util::sync::CancellationToken;
+
+    /// `needs[i]`: the steps step `i` needs, all before it (so no cycle); `order`: the file order.
+    fn dags() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<usize>)> {
+        (2usize..12).prop_flat_map(|n| {
+            let needs = (0..n)
+                .map(|i| proptest::sample::subsequence((0..i).collect::<Vec<_>>(), 0..=i.min(3)))
+                .collect::<Vec<_>>();
+            (needs, Just((0..n).collect::<Vec<_>>()).prop_shuffle())
+        })
+    }
+
+    fn yaml(needs: &[Vec<usize>], order: &[usize]) -> String {
+        let mut text = String::from("steps:\n");
+        for &i in order {
+            let list: Vec<String> = needs[i].iter().map(|j| format!("s{j}")).collect();
+            text.push_str(&format!(
+                "  - id: s{i}\n    action: testkit/echo\n    needs: [{}]\n",
+                list.join(", ")
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn every_step_runs_after_all_of_its_needs() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let host = runtime.block_on(async {
+            let config = HostConfig {
+                cache: dir.path().join("cache"),
+                workspace: dir.path().to_path_buf(),
+                builtins: false,
+                components: vec![TESTKIT.into()],
+                ..HostConfig::default()
+            };
+            Host::start(config, CancellationToken::new()).await.unwrap()
+        });
+        let bus = runtime.block_on(host.connect("random-dags", None)).unwrap();
+        let config = ProptestConfig {
+            cases: 24,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |((needs, order) in dags())| {
+            let workflow = Workflow::parse(&yaml(&needs, &order), Path::new("random.yaml")).unwrap();
+            let mut events = Vec::new();
+            let options = RunOptions { max_parallel: 4, ..RunOptions::default() };
+            let report = runtime
+                .block_on(runner::run(&workflow, &bus, options, |e| events.push(e.event.clone())))
+                .unwrap();
+            let failures: Vec<_> = report
+                .steps
+                .iter()
+                .filter_map(|s| s.error.as_ref().map(|e| (s.id.clone(), e.clone())))
+                .collect();
+            prop_assert!(report.success(), "failed steps: {:?}", failures);
+            let mut started = BTreeMap::new();
+            let mut ended = BTreeMap::new();
+            for (at, event) in events.iter().enumerate() {
+                match event {
+                    RunEvent::StepStarted { step, .. } => { started.insert(step.clone(), at); }
+                    RunEvent::StepFinished { step, .. } => { ended.insert(step.clone(), at); }
+                    _ => {}
+                }
+            }
+            prop_assert_eq!(started.len(), needs.len(), "events: {:?}", events);
+            for (i, step_needs) in needs.iter().enumerate() {
+                for j in step_needs {
+                    prop_assert!(
+                        started[&format!("s{i}")] > ended[&format!("s{j}")],
+                        "s{} started before its need s{} ended", i, j
+                    );
+                }
+            }
+        });
+        runtime.block_on(host.stop());
+    }
+}

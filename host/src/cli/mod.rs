@@ -57,6 +57,9 @@ enum Command {
         /// Go on with an earlier run: only the steps that did not succeed run again.
         #[arg(long, value_name = "RUN", conflicts_with = "workflow")]
         resume: Option<String>,
+        /// Run every step, even those unchanged since their last success.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// List past runs, or show one (`runs show RUN`).
     Runs {
@@ -247,6 +250,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             env_file,
             events,
             resume,
+            no_cache,
         } => {
             run::run(run::RunArgs {
                 workflow,
@@ -256,6 +260,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
                 env_file,
                 json_events: events.is_some(),
                 resume,
+                no_cache,
             })
             .await
         }

@@ -32,6 +32,8 @@ pub struct RunArgs {
     pub json_events: bool,
     /// The run to resume.
     pub resume: Option<String>,
+    /// Run every step, reusing no earlier success.
+    pub no_cache: bool,
 }
 
 /// A host that cannot start because of one service: an error naming the first
@@ -318,12 +320,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             (record, BTreeMap::new(), id)
         }
     };
+    // Components hosted here are reused when nothing they read changed; containers
+    // and services elsewhere always run.
+    let versions: BTreeMap<String, String> = host
+        .registry()
+        .services()
+        .filter(|s| declared.iter().all(|d| d.name != s.name))
+        .map(|s| (s.name.clone(), s.version.clone()))
+        .collect();
     let options = RunOptions {
         run_id,
         max_parallel: args.max_parallel.max(1),
         env,
         schemas,
         done,
+        cache: (!args.no_cache).then(|| runner::cache::StepCache::new(&cache, versions)),
     };
     let style = if args.json_events {
         Style::Json

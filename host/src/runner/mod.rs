@@ -10,7 +10,9 @@
 //!
 //! - [`request`]: one request over the bus.
 //! - [`events`]: what happens in a run; [`record`]: the run's folder.
+//! - [`cache`]: steps reused from an earlier success (incremental runs).
 
+pub mod cache;
 pub mod events;
 pub mod record;
 pub mod request;
@@ -53,6 +55,8 @@ pub struct RunOptions {
     pub schemas: BTreeMap<String, ActionSchemas>,
     /// Steps that already succeeded (a resumed run), with their results: not run again.
     pub done: BTreeMap<String, Object>,
+    /// Earlier successes to reuse (none: every step runs).
+    pub cache: Option<cache::StepCache>,
 }
 
 impl Default for RunOptions {
@@ -63,6 +67,7 @@ impl Default for RunOptions {
             env: std::env::vars().collect(),
             schemas: BTreeMap::new(),
             done: BTreeMap::new(),
+            cache: None,
         }
     }
 }
@@ -133,6 +138,8 @@ enum Note {
 /// How one step's tries ended.
 struct Ended {
     index: usize,
+    /// Its key for reuse, when it has one.
+    key: Option<String>,
     result: Result<Object, String>,
     attempts: u32,
     started: Instant,
@@ -214,6 +221,7 @@ async fn attempts(
     bus: &Bus,
     step: &Step,
     input: Object,
+    key: Option<String>,
     schemas: Option<&ActionSchemas>,
     pending: &Pending,
     notes: mpsc::UnboundedSender<(usize, Note)>,
@@ -241,6 +249,7 @@ async fn attempts(
             Err(Try::Failed(error) | Try::Final(error)) => {
                 return Ended {
                     index,
+                    key,
                     result: Err(error),
                     attempts: attempt,
                     started,
@@ -249,6 +258,7 @@ async fn attempts(
             Ok(outputs) => {
                 return Ended {
                     index,
+                    key,
                     result: Ok(outputs),
                     attempts: attempt,
                     started,
@@ -417,16 +427,26 @@ pub async fn run(
                         };
                         match step_input(step, &scope, deadline) {
                             Ok(input) => {
-                                let schemas = options.schemas.get(&step.action);
-                                running.push(attempts(
-                                    bus,
-                                    step,
-                                    input,
-                                    schemas,
-                                    &pending,
-                                    notes_tx.clone(),
-                                ));
-                                continue;
+                                let key = options.cache.as_ref().and_then(|c| c.key(step, &input));
+                                let kept = key
+                                    .as_deref()
+                                    .zip(options.cache.as_ref())
+                                    .and_then(|(key, cache)| cache.lookup(key));
+                                if let Some(kept) = kept {
+                                    ended(step, StepStatus::Cached, None, kept, 0, Duration::ZERO)
+                                } else {
+                                    let schemas = options.schemas.get(&step.action);
+                                    running.push(attempts(
+                                        bus,
+                                        step,
+                                        input,
+                                        key,
+                                        schemas,
+                                        &pending,
+                                        notes_tx.clone(),
+                                    ));
+                                    continue;
+                                }
                             }
                             Err(why) => ended(
                                 step,
@@ -486,7 +506,12 @@ pub async fn run(
                 let step = &steps[end.index];
                 let duration = end.started.elapsed();
                 let report = match end.result {
-                    Ok(results) => ended(step, StepStatus::Success, None, results, end.attempts, duration),
+                    Ok(results) => {
+                        if let (Some(key), Some(cache)) = (&end.key, &options.cache) {
+                            cache.store(key, &results);
+                        }
+                        ended(step, StepStatus::Success, None, results, end.attempts, duration)
+                    }
                     Err(error) => {
                         let mut report = ended(step, StepStatus::Failed, Some(error), Object::new(), end.attempts, duration);
                         report.continued = step.continue_on_error;
