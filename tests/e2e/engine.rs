@@ -656,7 +656,7 @@ mod random_dags {
         });
         let bus = runtime.block_on(host.connect("random-dags", None)).unwrap();
         let config = ProptestConfig {
-            cases: 24,
+            cases: 64,
             failure_persistence: None,
             ..ProptestConfig::default()
         };
@@ -694,4 +694,31 @@ mod random_dags {
         });
         runtime.block_on(host.stop());
     }
+}
+
+#[test]
+fn the_pipeline_example_runs_offline() {
+    let root = repo_root();
+    for site in ["e2e-pipeline-docs", "e2e-pipeline-readme"] {
+        let _ = std::fs::remove_dir_all(root.join(".copper/web").join(site));
+    }
+    let out = output(
+        copper(&root)
+            .args(["run", "workflows/pipeline.yaml", "--no-cache"])
+            .env("SITE", "e2e-pipeline"),
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("4 of 4 steps succeeded"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        root.join(".copper/web/e2e-pipeline-docs/docs/workflows.html")
+            .exists()
+    );
+    assert!(
+        root.join(".copper/web/e2e-pipeline-readme/README.html")
+            .exists()
+    );
 }

@@ -502,7 +502,15 @@ pub async fn run(
             }
         };
         tokio::select! {
+            biased;
+            Some((index, note)) = notes.recv() => {
+                emit(note_event(&steps[index], note, &secrets)).await;
+            }
             Some(end) = running.next() => {
+                // What the step said before it ended comes first.
+                while let Ok((index, note)) = notes.try_recv() {
+                    emit(note_event(&steps[index], note, &secrets)).await;
+                }
                 let step = &steps[end.index];
                 let duration = end.started.elapsed();
                 let report = match end.result {
@@ -522,28 +530,10 @@ pub async fn run(
                 record_end(&mut outputs, &mut views, &report);
                 reports[end.index] = Some(report);
             }
-            Some((index, note)) = notes.recv() => {
-                let step = &steps[index];
-                let event = match note {
-                    Note::Started(attempt) => RunEvent::StepStarted {
-                        step: step.id.clone(),
-                        action: step.action.clone(),
-                        attempt,
-                    },
-                    Note::Progress(message) => RunEvent::StepProgress {
-                        step: step.id.clone(),
-                        message,
-                    },
-                    Note::Retried { attempt, delay, error } => RunEvent::StepRetried {
-                        step: step.id.clone(),
-                        attempt,
-                        delay_ms: delay.as_millis() as u64,
-                        error: mask(&error, &secrets),
-                    },
-                };
-                emit(event).await;
-            }
             () = timer => {
+                while let Ok((index, note)) = notes.try_recv() {
+                    emit(note_event(&steps[index], note, &secrets)).await;
+                }
                 let limit = humantime::format_duration(workflow.timeout.unwrap_or_default());
                 drop(std::mem::take(&mut running));
                 for (index, step) in steps.iter().enumerate() {
@@ -594,6 +584,31 @@ pub async fn run(
     })
     .await;
     Ok(report)
+}
+
+/// The event for what a running step said.
+fn note_event(step: &Step, note: Note, secrets: &[String]) -> RunEvent {
+    match note {
+        Note::Started(attempt) => RunEvent::StepStarted {
+            step: step.id.clone(),
+            action: step.action.clone(),
+            attempt,
+        },
+        Note::Progress(message) => RunEvent::StepProgress {
+            step: step.id.clone(),
+            message,
+        },
+        Note::Retried {
+            attempt,
+            delay,
+            error,
+        } => RunEvent::StepRetried {
+            step: step.id.clone(),
+            attempt,
+            delay_ms: delay.as_millis() as u64,
+            error: mask(&error, secrets),
+        },
+    }
 }
 
 /// What to do with a step whose needs have ended.

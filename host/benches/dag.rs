@@ -1,0 +1,97 @@
+//! Scheduling overhead of a 1,000-step workflow of no-op actions, as a graph
+//! (wide: all independent; deep: a chain through `needs`) against the same steps
+//! as a plain copper list, measured in one run through the whole host.
+//!
+//! `cargo bench -p copper-wasm --bench dag` (`BENCH_STEPS`, 1000 by default).
+
+use copper_wasm::runner::{self, RunOptions};
+use copper_wasm::{Host, HostConfig, Workflow};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+fn list(n: usize) -> String {
+    (0..n).map(|_| "- action: testkit/echo\n").collect()
+}
+
+fn wide(n: usize) -> String {
+    let mut text = String::from("steps:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  - id: s{i}\n    action: testkit/echo\n    needs: []\n"
+        ));
+    }
+    text
+}
+
+fn deep(n: usize) -> String {
+    let mut text = String::from("steps:\n  - id: s0\n    action: testkit/echo\n    needs: []\n");
+    for i in 1..n {
+        text.push_str(&format!(
+            "  - id: s{i}\n    action: testkit/echo\n    needs: s{}\n",
+            i - 1
+        ));
+    }
+    text
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    runtime.block_on(async {
+        let config = HostConfig {
+            cache: dir.path().join("cache"),
+            workspace: dir.path().to_path_buf(),
+            compiled_cache: dir.path().join("compiled"),
+            builtins: false,
+            components: vec![copper_wasm::builtin::TESTKIT_PATH.into()],
+            ..HostConfig::default()
+        };
+        let host = Host::start(config, CancellationToken::new()).await.unwrap();
+        let bus = host.connect("bench-dag", None).await.unwrap();
+        let measure = async |name: &str, text: String| -> Duration {
+            let workflow = Workflow::parse(&text, Path::new(name)).unwrap();
+            let options = RunOptions::default();
+            let started = Instant::now();
+            let report = runner::run(&workflow, &bus, options, |_| {}).await.unwrap();
+            let took = started.elapsed();
+            assert!(report.success(), "{name} failed");
+            took
+        };
+        // Warm up the host's paths once.
+        measure("warm-up", list(100)).await;
+        let plain = measure("list", list(n)).await;
+        let chain = measure("deep", deep(n)).await;
+        let spread = measure("wide", wide(n)).await;
+        let per = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
+        println!("copper-wasm scheduling, {n} no-op steps (testkit/echo) through the host");
+        println!(
+            "{:<44} {:>9.1} ms  {:>7.3} ms/step",
+            "plain copper list (reference)",
+            plain.as_secs_f64() * 1e3,
+            per(plain)
+        );
+        println!(
+            "{:<44} {:>9.1} ms  {:>7.3} ms/step",
+            "deep: a chain of needs",
+            chain.as_secs_f64() * 1e3,
+            per(chain)
+        );
+        println!(
+            "{:<44} {:>9.1} ms  {:>7.3} ms/step",
+            "wide: all independent (16 at a time)",
+            spread.as_secs_f64() * 1e3,
+            per(spread)
+        );
+        println!(
+            "deep / list: {:.2}x   wide / list: {:.2}x",
+            chain.as_secs_f64() / plain.as_secs_f64(),
+            spread.as_secs_f64() / plain.as_secs_f64()
+        );
+        host.stop().await;
+    });
+}
