@@ -5,6 +5,7 @@
 //! task polls the connection, reconnects with backoff and subscribes again.
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
 };
@@ -271,7 +272,9 @@ fn filter_matches(topic: &str, filter: &str) -> bool {
 /// embedded broker (no socket at all: the host's own clients use these).
 enum Client {
     Mqtt(AsyncClient),
-    Link(AsyncMutex<rumqttd::local::LinkTx>),
+    /// A std mutex, never held across an await: a task waiting for an async lock
+    /// handed to a future its own task does not poll (a run's steps) would wait forever.
+    Link(std::sync::Mutex<rumqttd::local::LinkTx>),
 }
 
 impl Client {
@@ -287,7 +290,7 @@ impl Client {
             Client::Link(link) => {
                 let publish =
                     rumqttd::protocol::Publish::new(topic.as_bytes().to_vec(), payload, retain);
-                send_link(link, rumqttd::protocol::Packet::Publish(publish, None)).await?;
+                send_link(link, rumqttd::protocol::Packet::Publish(publish, None))?;
             }
         }
         Ok(())
@@ -309,7 +312,7 @@ impl Client {
                     pkid: 0,
                     filters: vec![filter],
                 };
-                send_link(link, rumqttd::protocol::Packet::Subscribe(subscribe, None)).await?;
+                send_link(link, rumqttd::protocol::Packet::Subscribe(subscribe, None))?;
             }
         }
         Ok(())
@@ -328,7 +331,7 @@ impl Client {
                 let _ = client.try_unsubscribe(filter);
             }
             Client::Link(link) => {
-                if let Ok(mut link) = link.try_lock() {
+                if let Ok(mut link) = link.lock() {
                     let _ = link.try_unsubscribe(filter);
                 }
             }
@@ -337,19 +340,24 @@ impl Client {
 }
 
 /// Hands a packet to the router through an in-process link.
-async fn send_link(
-    link: &AsyncMutex<rumqttd::local::LinkTx>,
+fn send_link(
+    link: &std::sync::Mutex<rumqttd::local::LinkTx>,
     packet: rumqttd::protocol::Packet,
 ) -> Result<(), BusError> {
-    link.lock()
-        .await
-        .send(packet)
-        .await
-        .map(drop)
-        .map_err(|error| {
+    let mut link = link.lock().expect("link lock");
+    // `LinkTx::send` is async in name only: it queues the packet and notifies the
+    // router without waiting, so it completes on its first poll.
+    match link.send(packet).now_or_never() {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(error)) => {
             tracing::error!(%error, "in-process broker link failed");
-            BusError::Disconnected
-        })
+            Err(BusError::Disconnected)
+        }
+        None => {
+            tracing::error!("in-process broker link would wait");
+            Err(BusError::Disconnected)
+        }
+    }
 }
 
 impl Bus {
@@ -415,7 +423,7 @@ impl Bus {
         (tx, rx): (rumqttd::local::LinkTx, rumqttd::local::LinkRx),
         shutdown: CancellationToken,
     ) -> Bus {
-        let bus = Bus::new(Client::Link(AsyncMutex::new(tx)), address);
+        let bus = Bus::new(Client::Link(std::sync::Mutex::new(tx)), address);
         let handle = tokio::spawn(bus.clone().poll_link(rx, shutdown));
         *bus.shared.poller.try_lock().expect("a new bus") = Some(handle);
         bus

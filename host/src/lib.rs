@@ -3,8 +3,10 @@
 //!
 //! # Layout
 //! Data flows one way: workflow -> runner -> bus -> scheduler -> backend -> bus -> runner.
-//! - [`workflow`]: copper's YAML workflow, read and checked (file, line, field in every error).
-//! - [`runner`]: publishes each step and awaits its finish; [`progress`] shows it.
+//! - [`workflow`]: copper's YAML workflow, read and checked (file, line, field in every
+//!   error): steps, needs, conditions, references.
+//! - [`runner`]: runs the steps as their needs allow, each published and awaited;
+//!   records every run; [`progress`] shows it.
 //! - [`protocol`]: copper's topics and message shapes.
 //! - [`bus`]: the MQTT client; [`broker`]: the embedded broker.
 //! - [`scheduler`]: the registry of services, served on the bus with bounded concurrency.

@@ -722,3 +722,25 @@ fn the_pipeline_example_runs_offline() {
             .exists()
     );
 }
+
+/// Regression: with many steps in flight, the run loop once awaited the in-process
+/// link's async lock while the lock had been handed to a step it polls itself: the
+/// run hung after a few dozen steps.
+#[test]
+fn a_wide_graph_of_many_steps_runs_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("steps:\n");
+    for i in 0..150 {
+        text.push_str(&format!(
+            "  - id: s{i}\n    action: testkit/echo\n    needs: []\n    n: {i}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("wide.yaml"), text).unwrap();
+    let (out, events) = run_json(dir.path(), "wide.yaml", &[], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let done = events
+        .iter()
+        .filter(|e| e["event"] == "step.finished" && e["status"] == "success")
+        .count();
+    assert_eq!(done, 150);
+}
