@@ -4,6 +4,7 @@
 //!
 //! `cargo bench -p copper-wasm --bench dag` (`BENCH_STEPS`, 1000 by default).
 
+use copper_wasm::runner::record::RunRecord;
 use copper_wasm::runner::{self, RunOptions};
 use copper_wasm::{Host, HostConfig, Workflow};
 use std::path::Path;
@@ -53,20 +54,45 @@ fn main() {
         };
         let host = Host::start(config, CancellationToken::new()).await.unwrap();
         let bus = host.connect("bench-dag", None).await.unwrap();
-        let measure = async |name: &str, text: String| -> Duration {
+        let runs = dir.path().join("runs");
+        let measure = async |name: &str, text: String, recorded: bool| -> Duration {
             let workflow = Workflow::parse(&text, Path::new(name)).unwrap();
             let options = RunOptions::default();
             let started = Instant::now();
-            let report = runner::run(&workflow, &bus, options, |_| {}).await.unwrap();
+            let mut record = recorded.then(|| {
+                let steps: Vec<(String, String)> = workflow
+                    .steps
+                    .iter()
+                    .map(|s| (s.id.clone(), s.action.clone()))
+                    .collect();
+                RunRecord::create(
+                    &runs,
+                    &options.run_id,
+                    name,
+                    Path::new(name),
+                    &text,
+                    &steps,
+                    Vec::new(),
+                )
+                .unwrap()
+            });
+            let report = runner::run(&workflow, &bus, options, |event| {
+                if let Some(record) = record.as_mut() {
+                    record.record(event).unwrap();
+                }
+            })
+            .await
+            .unwrap();
             let took = started.elapsed();
             assert!(report.success(), "{name} failed");
             took
         };
         // Warm up the host's paths once.
-        measure("warm-up", list(100)).await;
-        let plain = measure("list", list(n)).await;
-        let chain = measure("deep", deep(n)).await;
-        let spread = measure("wide", wide(n)).await;
+        measure("warm-up", list(100), false).await;
+        let plain = measure("list", list(n), false).await;
+        let chain = measure("deep", deep(n), false).await;
+        let spread = measure("wide", wide(n), false).await;
+        let recorded = measure("wide-recorded", wide(n), true).await;
         let per = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
         println!("copper-wasm scheduling, {n} no-op steps (testkit/echo) through the host");
         println!(
@@ -86,6 +112,12 @@ fn main() {
             "wide: all independent (16 at a time)",
             spread.as_secs_f64() * 1e3,
             per(spread)
+        );
+        println!(
+            "{:<44} {:>9.1} ms  {:>7.3} ms/step",
+            "wide, with the run's folder written",
+            recorded.as_secs_f64() * 1e3,
+            per(recorded)
         );
         println!(
             "deep / list: {:.2}x   wide / list: {:.2}x",

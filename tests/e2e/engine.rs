@@ -54,14 +54,11 @@ fn finished<'a>(events: &'a [Value], step: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{step} never finished: {events:#?}"))
 }
 
-/// The run folder's state of the only run in `dir`.
+/// The state of the only run in `dir`, as its folder holds it.
 fn only_run_state(dir: &Path) -> Value {
-    let runs: Vec<_> = std::fs::read_dir(dir.join(".copper/runs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let runs = copper_wasm::runner::record::list(&dir.join(".copper"));
     assert_eq!(runs.len(), 1, "{runs:?}");
-    serde_json::from_str(&std::fs::read_to_string(runs[0].join("state.json")).unwrap()).unwrap()
+    serde_json::to_value(&runs[0]).unwrap()
 }
 
 #[test]
@@ -501,16 +498,14 @@ fn a_host_killed_mid_run_loses_nothing_and_resumes() {
             std::time::Instant::now() < deadline,
             "the slow step never started"
         );
-        if let Ok(entries) = std::fs::read_dir(dir.path().join(".copper/runs")) {
-            let state = entries
-                .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("state.json")).ok())
-                .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
-                .next();
-            if let Some(state) = state
-                && state["steps"]["slow"]["status"] == "running"
-            {
-                break state;
-            }
+        let runs = copper_wasm::runner::record::list(&dir.path().join(".copper"));
+        if let Some(state) = runs.first()
+            && state
+                .steps
+                .get("slow")
+                .is_some_and(|s| s.status == "running")
+        {
+            break serde_json::to_value(state).unwrap();
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };

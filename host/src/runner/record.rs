@@ -1,5 +1,7 @@
 //! A run's folder, `.copper/runs/<id>/`: the workflow as run, its state (written
-//! anew, atomically, after every change) and its history of events (appended).
+//! anew, atomically, after every change: `state.json` for the run, `steps/<id>.json`
+//! for each step, so that a change costs the same in a run of 1,000 steps as in
+//! one of 2) and its history of events (appended).
 //! A host killed mid-run loses nothing that was written; `run --resume <id>` reads
 //! them back.
 
@@ -27,7 +29,8 @@ pub struct RunState {
     /// When it ended.
     #[serde(default)]
     pub finished: Option<String>,
-    /// Every step, by id.
+    /// Every step, by id (kept in `steps/<id>.json`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub steps: BTreeMap<String, StepState>,
 }
 
@@ -102,6 +105,7 @@ impl RunRecord {
     ) -> std::io::Result<Self> {
         let dir = runs_dir(cache).join(id);
         std::fs::create_dir_all(dir.join("logs"))?;
+        std::fs::create_dir_all(dir.join("steps"))?;
         std::fs::write(dir.join("workflow.yaml"), mask(workflow_text, &secrets))?;
         let state = RunState {
             id: id.to_string(),
@@ -127,7 +131,11 @@ impl RunRecord {
                 })
                 .collect(),
         };
-        Self::open_with(dir, state, secrets)
+        let record = Self::open_with(dir, state, secrets)?;
+        for step in record.state.steps.keys() {
+            record.write_step(step)?;
+        }
+        Ok(record)
     }
 
     /// Opens the folder of run `id` to go on with it; returns it, its state and the
@@ -172,11 +180,23 @@ impl RunRecord {
         let line = serde_json::to_string(stamped).expect("events serialize");
         writeln!(self.events, "{}", mask(&line, &self.secrets))?;
         self.events.flush()?;
-        self.apply(stamped);
-        self.write_state()
+        match self.apply(stamped) {
+            Changed::Step(step) => self.write_step(&step),
+            Changed::Run => self.write_state(),
+            Changed::Nothing => Ok(()),
+        }
     }
 
-    fn apply(&mut self, stamped: &Stamped) {
+    /// Applies an event to the state; says what changed.
+    fn apply(&mut self, stamped: &Stamped) -> Changed {
+        let changed = match &stamped.event {
+            RunEvent::StepStarted { step, .. }
+            | RunEvent::StepRetried { step, .. }
+            | RunEvent::StepFinished { step, .. }
+            | RunEvent::StepSkipped { step, .. } => Changed::Step(step.clone()),
+            RunEvent::RunFinished { .. } => Changed::Run,
+            RunEvent::RunStarted { .. } | RunEvent::StepProgress { .. } => Changed::Nothing,
+        };
         match &stamped.event {
             RunEvent::RunStarted { .. } => {}
             RunEvent::StepStarted { step, attempt, .. } => {
@@ -227,17 +247,46 @@ impl RunRecord {
                 self.state.finished = Some(stamped.at.clone());
             }
         }
+        changed
     }
 
-    /// Writes `state.json` whole, then renames it into place: never half written.
-    fn write_state(&self) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(&self.state).expect("state serializes");
-        let partial = self.dir.join("state.json.partial");
-        let mut file = std::fs::File::create(&partial)?;
-        file.write_all(mask(&text, &self.secrets).as_bytes())?;
-        file.sync_data()?;
-        std::fs::rename(partial, self.dir.join("state.json"))
+    /// Writes `steps/<step>.json` whole, then renames it into place.
+    fn write_step(&self, step: &str) -> std::io::Result<()> {
+        let Some(state) = self.state.steps.get(step) else {
+            return Ok(());
+        };
+        let text = serde_json::to_string_pretty(state).expect("state serializes");
+        write_whole(
+            &self.dir.join("steps").join(format!("{step}.json")),
+            &mask(&text, &self.secrets),
+        )
     }
+
+    /// Writes `state.json` (the run, without its steps) whole, then renames it into place.
+    fn write_state(&self) -> std::io::Result<()> {
+        let head = RunState {
+            steps: BTreeMap::new(),
+            ..self.state.clone()
+        };
+        let text = serde_json::to_string_pretty(&head).expect("state serializes");
+        write_whole(&self.dir.join("state.json"), &mask(&text, &self.secrets))
+    }
+}
+
+/// What an event changed.
+enum Changed {
+    Step(String),
+    Run,
+    Nothing,
+}
+
+/// Writes a file whole, then renames it into place: never half written.
+fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    // No fsync: what survives the process being killed is what was written; an
+    // operating system crash may cost the last changes, never a half-written file.
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, text)?;
+    std::fs::rename(partial, path)
 }
 
 fn now() -> String {
@@ -246,7 +295,18 @@ fn now() -> String {
 
 fn read_state(dir: &Path) -> std::io::Result<RunState> {
     let text = std::fs::read_to_string(dir.join("state.json"))?;
-    serde_json::from_str(&text).map_err(std::io::Error::other)
+    let mut state: RunState = serde_json::from_str(&text).map_err(std::io::Error::other)?;
+    for entry in std::fs::read_dir(dir.join("steps"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json")
+            && let Some(step) = path.file_stem().map(|s| s.to_string_lossy().into_owned())
+        {
+            let text = std::fs::read_to_string(&path)?;
+            let step_state = serde_json::from_str(&text).map_err(std::io::Error::other)?;
+            state.steps.insert(step, step_state);
+        }
+    }
+    Ok(state)
 }
 
 /// Every run under the cache folder, oldest first.
