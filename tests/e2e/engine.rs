@@ -217,8 +217,12 @@ steps:
         assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
         assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
         let mut seen = 0;
+        let mut run_events = 0;
         while let Some(message) = everything.try_recv() {
             seen += 1;
+            if message.topic.starts_with("copper/runs/") && message.topic.ends_with("/events") {
+                run_events += 1;
+            }
             assert!(
                 !String::from_utf8_lossy(&message.payload).contains(secret),
                 "on {}: {:?}",
@@ -227,6 +231,7 @@ steps:
             );
         }
         assert!(seen > 5, "the spy saw the run ({seen} messages)");
+        assert!(run_events >= 4, "the run's events are on the bus ({run_events})");
         let events: Vec<Value> = out
             .stdout
             .lines()
