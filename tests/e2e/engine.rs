@@ -231,7 +231,10 @@ steps:
             );
         }
         assert!(seen > 5, "the spy saw the run ({seen} messages)");
-        assert!(run_events >= 4, "the run's events are on the bus ({run_events})");
+        assert!(
+            run_events >= 4,
+            "the run's events are on the bus ({run_events})"
+        );
         let events: Vec<Value> = out
             .stdout
             .lines()
@@ -241,7 +244,7 @@ steps:
         assert_eq!(finished(&events, "call")["outputs"]["token"], "***");
         assert_eq!(finished(&events, "call")["outputs"]["header"], "Bearer ***");
     });
-    for file in walk(&dir.path().join(".copper")) {
+    for file in files_under(&dir.path().join(".copper")) {
         let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
         assert!(
             !text.contains(secret),
@@ -249,22 +252,6 @@ steps:
             file.display()
         );
     }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
 }
 
 #[test]

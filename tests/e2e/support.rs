@@ -359,20 +359,30 @@ pub async fn client(port: u16) -> Bus {
     .expect("connects")
 }
 
-/// Every file under `dir` with `extension`, relative, sorted.
-pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
+/// Every file under `dir` (absolute paths).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
         for entry in std::fs::read_dir(&folder).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 pending.push(path);
-            } else if path.extension().is_some_and(|e| e == extension) {
-                found.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            } else {
+                files.push(path);
             }
         }
     }
+    files
+}
+
+/// Every file under `dir` with `extension`, relative, sorted.
+pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
+        .collect();
     found.sort();
     found
 }
