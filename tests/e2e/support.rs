@@ -348,15 +348,26 @@ async fn wait_up_while(port: u16, services: &[&str], mut process: Option<&mut Pr
 
 /// Our bus client on a loopback broker.
 pub async fn client(port: u16) -> Bus {
-    let id = format!("e2e-{}", uuid::Uuid::new_v4().simple());
-    Bus::connect(
-        &BrokerAddress::new("127.0.0.1", port),
-        &id,
-        None,
-        CancellationToken::new(),
-    )
-    .await
-    .expect("connects")
+    // A broker just (re)started may refuse the very first connection: try for a while.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let id = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        let connected = Bus::connect(
+            &BrokerAddress::new("127.0.0.1", port),
+            &id,
+            None,
+            CancellationToken::new(),
+        )
+        .await;
+        match connected {
+            Ok(bus) => return bus,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("connecting to 127.0.0.1:{port} again: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("cannot connect to 127.0.0.1:{port}: {error}"),
+        }
+    }
 }
 
 /// Every file under `dir` (absolute paths).

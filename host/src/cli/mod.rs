@@ -4,6 +4,7 @@
 //! invalid workflow or input; 3 the host could not do its job (broker,
 //! components, files); 130 interrupted.
 
+mod plugin;
 mod run;
 
 use crate::bus::BrokerAddress;
@@ -61,6 +62,9 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
     },
+    /// For plugin authors: check a component, run one of its actions.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// List past runs, or show one (`runs show RUN`).
     Runs {
         /// `show`, to show one run.
@@ -108,6 +112,30 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Check that a file is a component the host can serve: exports, imports, schemas.
+    Check {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+    /// Run one action of a local component, with nothing else hosted.
+    Run {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The action topic, e.g. `wordcount/count`.
+        topic: String,
+        /// The request fields, a JSON object.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Give up waiting after this long (e.g. `30s`).
+        #[arg(long)]
+        timeout: Option<String>,
+        #[command(flatten)]
+        host: Box<HostArgs>,
+    },
+}
+
 #[derive(Debug, Args)]
 struct HostArgs {
     /// Use this broker instead of the embedded one: mqtt://[user:pass@]host:port
@@ -132,6 +160,12 @@ struct HostArgs {
     /// The services file (default: `copper.yaml` beside the workflow, or in the working folder).
     #[arg(long, value_name = "FILE")]
     services: Option<PathBuf>,
+    /// Host none of the built-in components.
+    #[arg(long)]
+    no_builtins: bool,
+    /// Read no services file (for `plugin run`).
+    #[arg(skip)]
+    no_services_file: bool,
 }
 
 /// A failure with the exit code it deserves.
@@ -141,6 +175,9 @@ struct Exit(u8);
 impl HostArgs {
     /// The services file given, else `copper.yaml` in `dir`, read and checked.
     fn services_file(&self, dir: &std::path::Path) -> anyhow::Result<Option<ServicesFile>> {
+        if self.no_services_file {
+            return Ok(None);
+        }
         let path = match &self.services {
             Some(path) => path.clone(),
             None => match ServicesFile::beside(&dir.join("workflow")) {
@@ -163,6 +200,9 @@ impl HostArgs {
             ..HostConfig::default()
         };
         config.scheduler.concurrency = self.concurrency.max(1);
+        if self.no_builtins {
+            config.builtins = false;
+        }
         if self.no_local_services {
             config.builtins = false;
             config.components.clear();
@@ -282,6 +322,17 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             timeout,
             host,
         } => call(topic, input, timeout, host).await,
+        Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file).await,
+        Command::Plugin(PluginCommand::Run {
+            file,
+            topic,
+            input,
+            timeout,
+            mut host,
+        }) => {
+            host.no_services_file = true;
+            plugin::run(&file, topic, input, timeout, *host).await
+        }
     }
 }
 
@@ -460,6 +511,36 @@ async fn call(
     let (host, bus) = start(config, "call", None)
         .await
         .context("cannot start the host")?;
+    // Nobody would answer an action that no service here or on the broker serves.
+    let mut known = host.registry().topics();
+    if !known.contains(&topic) {
+        let service = crate::protocol::service_of(&topic);
+        let up = runner::services_up(&bus, std::time::Duration::from_millis(300)).await?;
+        let served = up.iter().any(|s| {
+            s.name == service
+                && s.actions
+                    .as_ref()
+                    .is_none_or(|actions| actions.contains(&topic))
+        });
+        if !served {
+            known.extend(up.into_iter().flat_map(|s| s.actions.unwrap_or_default()));
+            known.sort();
+            known.dedup();
+            bus.close().await;
+            host.stop().await;
+            return Err(fail(
+                2,
+                format!(
+                    "no service answers `{topic}`; known actions: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
     let answer = tokio::select! {
         answer = runner::request(&bus, &topic, &fields, wait, |message| eprintln!("{topic}: {message}")) => Some(answer),
         () = interrupted() => None,
