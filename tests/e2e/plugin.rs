@@ -86,3 +86,52 @@ fn plugin_run_calls_one_action_of_a_local_component() {
         out.stdout
     );
 }
+
+#[test]
+fn a_scaffolded_rust_plugin_builds_checks_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(copper(dir.path()).args(["plugin", "new", "greeter"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let project = dir.path().join("greeter");
+    assert!(project.join("wit/service.wit").exists() && project.join("README.md").exists());
+    // Built as its README says, with the build folder of this test run kept between runs.
+    let target = std::env::temp_dir().join("copper-wasm-e2e-scaffold-target");
+    let built = std::process::Command::new(env!("CARGO"))
+        .current_dir(&project)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let wasm = target.join("wasm32-wasip2/release/greeter.wasm");
+    let wasm = wasm.to_str().unwrap();
+    let out = check(dir.path(), wasm);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("greeter/hello"), "{}", out.stdout);
+    let out = output(copper(dir.path()).args([
+        "plugin",
+        "run",
+        wasm,
+        "greeter/hello",
+        "--input",
+        r#"{"name":"copper"}"#,
+    ]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("hello, copper"), "{}", out.stdout);
+    // Its input schema is enforced by the host.
+    let out = output(copper(dir.path()).args(["plugin", "run", wasm, "greeter/hello"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("name"), "{}", out.stdout);
+
+    let out = output(copper(dir.path()).args(["plugin", "new", "greeter"]));
+    assert_eq!(out.code, 2, "an existing folder is not overwritten");
+    let out = output(copper(dir.path()).args(["plugin", "new", "words", "--lang", "python"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let app = std::fs::read_to_string(dir.path().join("words/app.py")).unwrap();
+    assert!(app.contains("name=\"words\""), "{app}");
+}

@@ -6,6 +6,7 @@
 
 mod plugin;
 mod run;
+mod scaffold;
 
 use crate::bus::BrokerAddress;
 use crate::host::{BrokerChoice, Host, HostConfig};
@@ -114,6 +115,14 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
+    /// Write a new plugin project NAME (WIT bindings wired, one example action).
+    New {
+        /// The plugin's name: its folder and its service name.
+        name: String,
+        /// Its language.
+        #[arg(long, default_value = "rust", value_parser = ["rust", "python"])]
+        lang: String,
+    },
     /// Check that a file is a component the host can serve: exports, imports, schemas.
     Check {
         /// The component (.wasm).
@@ -322,6 +331,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             timeout,
             host,
         } => call(topic, input, timeout, host).await,
+        Command::Plugin(PluginCommand::New { name, lang }) => scaffold::new(&name, &lang),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file).await,
         Command::Plugin(PluginCommand::Run {
             file,
