@@ -47,6 +47,8 @@ pub struct HostConfig {
     pub builtins: bool,
     /// More components to host, as files.
     pub components: Vec<PathBuf>,
+    /// More components to host, given as bytes (an embedder's own plugins).
+    pub component_bytes: Vec<Vec<u8>>,
     /// Services of a services file: components, containers and external services.
     pub services: Vec<ServiceSpec>,
 }
@@ -65,6 +67,7 @@ impl Default for HostConfig {
                 .filter(|s| !s.is_empty()),
             builtins: true,
             components: Vec::new(),
+            component_bytes: Vec::new(),
             services: Vec::new(),
         }
     }
@@ -186,6 +189,16 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
                 })?;
             registry.add(Service::component(component))?;
         }
+    }
+    for (index, bytes) in config.component_bytes.iter().enumerate() {
+        let component = runtime
+            .load(bytes)
+            .await
+            .map_err(|source| HostError::Load {
+                name: format!("component #{} given as bytes", index + 1),
+                source,
+            })?;
+        registry.add(Service::component(component))?;
     }
     let declared = config
         .services

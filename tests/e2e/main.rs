@@ -6,6 +6,7 @@ mod cli;
 mod docker;
 mod engine;
 mod failures;
+mod library;
 mod plugin;
 mod protocol;
 mod services_file;
