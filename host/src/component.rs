@@ -263,9 +263,14 @@ impl Runtime {
         let mut linker = capability::base_linker(&self.engine).map_err(LoadError::Describe)?;
         capability::link_declared(&mut linker, &[capability::GIT.to_string()])
             .map_err(LoadError::Describe)?;
-        linker
-            .define_unknown_imports_as_traps(component)
-            .map_err(LoadError::Describe)?;
+        // Traps only when something is missing: they are defined by exact name, and
+        // would shadow the semver-compatible WASI the linker has (a component built
+        // against wasi@0.2.9 is served by wasi@0.2.12).
+        if linker.instantiate_pre(component).is_err() {
+            linker
+                .define_unknown_imports_as_traps(component)
+                .map_err(LoadError::Describe)?;
+        }
         let mut store = self.store("describe", WasiCtxBuilder::new(), None, None);
         store.set_epoch_deadline(ticks(Duration::from_secs(10)));
         store.epoch_deadline_trap();

@@ -135,3 +135,73 @@ fn a_scaffolded_rust_plugin_builds_checks_and_runs() {
     let app = std::fs::read_to_string(dir.path().join("words/app.py")).unwrap();
     assert!(app.contains("name=\"words\""), "{app}");
 }
+
+#[test]
+fn a_python_plugin_runs_in_a_workflow_next_to_the_rust_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = dir.path().join("words");
+    std::fs::create_dir_all(build.join("wit")).unwrap();
+    std::fs::copy(
+        repo_root().join("wit/service.wit"),
+        build.join("wit/service.wit"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo_root().join("tests/fixtures/python-plugin/app.py"),
+        build.join("app.py"),
+    )
+    .unwrap();
+    let built = std::process::Command::new("componentize-py")
+        .current_dir(&build)
+        .args([
+            "-d",
+            "wit",
+            "-w",
+            "plugin",
+            "componentize",
+            "app",
+            "-o",
+            "words.wasm",
+        ])
+        .output()
+        .expect("componentize-py (from PyPI; .ci/run installs it) runs");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let out = check(dir.path(), "words/words.wasm");
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("one.md"), "# One\n\nthree more words\n").unwrap();
+    std::fs::write(site.join("two.md"), "two words\n").unwrap();
+    commit_tree(&site);
+    std::fs::write(
+        dir.path().join("copper.yaml"),
+        "services:\n  words:\n    component: words/words.wasm\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("w.yaml"),
+        "\
+steps:
+  - {id: fetch, action: fetcher/fetch, type: git, url: site, resource: site}
+  - {id: count, action: words/count, needs: fetch, path: '${{ steps.fetch.outputs.path }}'}
+  - {id: build, action: markdown/build, needs: fetch, resource: site, path: '${{ steps.fetch.outputs.path }}'}
+",
+    )
+    .unwrap();
+    let out = output(copper(dir.path()).args(["run", "w.yaml", "--events", "json"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let counted = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "step.finished" && e["step"] == "count")
+        .expect("the count finished");
+    assert_eq!(counted["outputs"]["words"], 7, "{counted}");
+    assert_eq!(counted["outputs"]["files"], 2, "{counted}");
+    assert!(dir.path().join(".copper/web/site/one.html").exists());
+}

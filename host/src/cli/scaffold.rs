@@ -83,10 +83,10 @@ const PYTHON_APP: &str = r#""""The `@NAME@` copper-wasm plugin: `@NAME@/hello` g
 
 import json
 
-from bindings import exports
-from bindings.imports import host
-from bindings.imports.types import ActionInfo, ErrorKind, ServiceError, ServiceInfo
-from bindings.types import Err
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import host
+from wit_world.imports.types import ActionInfo, ErrorKind, ServiceError, ServiceInfo
 
 
 class Service(exports.Service):
@@ -121,7 +121,6 @@ A copper-wasm plugin in Python. Build it with componentize-py, check it, run it:
 
 ```sh
 pip install componentize-py
-componentize-py -d wit -w plugin bindings bindings
 componentize-py -d wit -w plugin componentize app -o @FILE@.wasm
 copper-wasm plugin check @FILE@.wasm
 copper-wasm plugin run @FILE@.wasm @NAME@/hello --input '{"name": "copper"}'
