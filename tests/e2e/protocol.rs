@@ -131,6 +131,13 @@ async fn copper_style_service(
     loop {
         let event = match events.poll().await {
             Ok(event) => event,
+            // A broker under load may refuse the first connection: rumqttc tries again on
+            // the next poll (and subscribes again, the session being clean).
+            Err(error) if ready.is_some() => {
+                eprintln!("greeter: {error}; connecting again");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
             Err(_) => return,
         };
         match event {
