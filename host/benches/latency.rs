@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 struct Stats {
+    samples: usize,
     p50: Duration,
     p99: Duration,
     per_second: f64,
@@ -24,6 +25,7 @@ fn stats(mut samples: Vec<Duration>, total: Duration) -> Stats {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
     Stats {
+        samples: samples.len(),
         p50: at(0.50),
         p99: at(0.99),
         per_second: samples.len() as f64 / total.as_secs_f64(),
@@ -147,6 +149,17 @@ async fn bare_request(requester: &Bus, topic: &str, n: usize) -> Stats {
 
 /// A fresh store + instance + `handle` call, no bus.
 async fn instantiate_only(n: usize, cache: &std::path::Path) -> Stats {
+    let bytes = std::fs::read(copper_wasm::builtin::TESTKIT_PATH).unwrap();
+    instantiate_component(n, cache, &bytes, "testkit/echo").await
+}
+
+/// The same for any component and topic (`BENCH_COMPONENT`, `BENCH_TOPIC`): a Python one, say.
+async fn instantiate_component(
+    n: usize,
+    cache: &std::path::Path,
+    bytes: &[u8],
+    topic: &str,
+) -> Stats {
     let sandbox = Sandbox::new(&cache.join("work"), cache).unwrap();
     let runtime = Runtime::new(
         sandbox,
@@ -155,9 +168,9 @@ async fn instantiate_only(n: usize, cache: &std::path::Path) -> Stats {
         Limits::default(),
     )
     .unwrap();
-    let bytes = std::fs::read(copper_wasm::builtin::TESTKIT_PATH).unwrap();
-    let component = runtime.load(&bytes).await.unwrap();
-    let input = Object::new();
+    let component = runtime.load(bytes).await.unwrap();
+    let mut input = Object::new();
+    input.insert("path".into(), json!("/fetch/none"));
     let mut samples = Vec::with_capacity(n);
     let start = Instant::now();
     for _ in 0..n {
@@ -165,7 +178,7 @@ async fn instantiate_only(n: usize, cache: &std::path::Path) -> Stats {
         let t = Instant::now();
         let job = Job {
             id: "",
-            topic: "testkit/echo",
+            topic,
             input: &input,
             timeout: Duration::from_secs(10),
             events,
@@ -247,6 +260,18 @@ fn main() {
         host_echo(&outside, 200).await;
         let tcp = host_echo(&outside, n).await;
         let inst = instantiate_only(n, dir.path()).await;
+        let other = match (
+            std::env::var("BENCH_COMPONENT"),
+            std::env::var("BENCH_TOPIC"),
+        ) {
+            (Ok(path), Ok(topic)) => {
+                let bytes = std::fs::read(&path).unwrap();
+                let started = Instant::now();
+                let stats = instantiate_component(n.min(200), dir.path(), &bytes, &topic).await;
+                Some((path, bytes.len(), started.elapsed(), stats))
+            }
+            _ => None,
+        };
 
         println!(
             "copper-wasm latency, {n} sequential actions, broker: {}",
@@ -262,6 +287,15 @@ fn main() {
         show("testkit/echo through the host", &full);
         show("store + instantiate + handle (no bus)", &inst);
         show("testkit/echo from a TCP client", &tcp);
+        if let Some((path, size, total, stats)) = &other {
+            println!(
+                "{path}: {:.1} MB; compile + {} requests {:.1} s",
+                *size as f64 / 1e6,
+                stats.samples,
+                total.as_secs_f64()
+            );
+            show("  store + instantiate + handle (no bus)", stats);
+        }
         println!(
             "ratio host/bare p50: {:.2}x   host overhead over bare MQTT p50: {:.3} ms",
             full.p50.as_secs_f64() / bare.p50.as_secs_f64(),
