@@ -4,7 +4,7 @@
 //! `cargo run -p copper-wasm --example embed [COMPONENT.wasm]` (default: the
 //! `testkit` component the build makes).
 
-use copper_wasm::runner::{self, RunEvent, RunOptions};
+use copper_wasm::runner::{RunEvent, RunOptions};
 use copper_wasm::{Host, HostConfig, Workflow};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
@@ -35,19 +35,24 @@ async fn main() -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let host = Host::start(config, shutdown.clone()).await?;
-    let bus = host.connect("embedded-runner", None).await?;
 
     let workflow = Workflow::parse(WORKFLOW, Path::new("embedded.yaml"))?;
-    let report = runner::run(&workflow, &bus, RunOptions::default(), |event| {
-        if let RunEvent::StepFinished { step, status, .. } = &event.event {
-            println!("{step}: {}", status.as_str());
-        }
-    })
-    .await?;
+    let report = host
+        .run(&workflow, RunOptions::default(), |event| {
+            if let RunEvent::StepFinished { step, status, .. } = &event.event {
+                println!("{step}: {}", status.as_str());
+            }
+        })
+        .await?;
     let again = &report.steps[1].outputs;
     println!("echoed: {}", again["echoed"]);
 
-    bus.close().await;
+    // One action, without a workflow.
+    let mut fields = copper_wasm::protocol::Object::new();
+    fields.insert("n".into(), 42.into());
+    let finish = host.call("testkit/echo", &fields, None).await?;
+    println!("called: n = {}", finish.entry["n"]);
+
     host.stop().await;
     if !report.success() {
         anyhow::bail!("the run failed");

@@ -491,6 +491,68 @@ impl Host {
             .await
     }
 
+    /// Runs a workflow on this host's broker, its steps answered by this host or any
+    /// other on the broker; `on_event` sees every event of the run.
+    ///
+    /// ```no_run
+    /// # async fn example(host: &copper_wasm::Host) -> anyhow::Result<()> {
+    /// use copper_wasm::runner::{RunEvent, RunOptions};
+    /// let workflow = copper_wasm::Workflow::parse(
+    ///     "- action: markdown/build\n  resource: docs\n  path: /fetch/docs\n",
+    ///     std::path::Path::new("inline.yaml"),
+    /// )?;
+    /// let report = host
+    ///     .run(&workflow, RunOptions::default(), |event| {
+    ///         if let RunEvent::StepFinished { step, status, .. } = &event.event {
+    ///             println!("{step}: {}", status.as_str());
+    ///         }
+    ///     })
+    ///     .await?;
+    /// assert!(report.success());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn run(
+        &self,
+        workflow: &crate::workflow::Workflow,
+        options: crate::runner::RunOptions,
+        on_event: impl FnMut(&crate::runner::Stamped),
+    ) -> Result<crate::runner::RunReport, BusError> {
+        let id = format!("copper-wasm-runner-{}", uuid::Uuid::new_v4().simple());
+        let bus = self
+            .connect(&id, Some(crate::runner::runner_will()))
+            .await?;
+        let report = crate::runner::run(workflow, &bus, options, on_event).await;
+        bus.close().await;
+        report
+    }
+
+    /// Calls one action (`fields` are the request's) and waits for its finish, at
+    /// most `wait` when given.
+    ///
+    /// ```no_run
+    /// # async fn example(host: &copper_wasm::Host) -> anyhow::Result<()> {
+    /// let mut fields = copper_wasm::protocol::Object::new();
+    /// fields.insert("resource".into(), "docs".into());
+    /// fields.insert("path".into(), "/fetch/docs".into());
+    /// let finish = host.call("markdown/build", &fields, None).await?;
+    /// println!("{} pages", finish.entry["pages"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call(
+        &self,
+        topic: &str,
+        fields: &crate::protocol::Object,
+        wait: Option<std::time::Duration>,
+    ) -> Result<crate::protocol::Finish, crate::runner::RequestError> {
+        let id = format!("copper-wasm-call-{}", uuid::Uuid::new_v4().simple());
+        let bus = self.connect(&id, None).await?;
+        let finish = crate::runner::request(&bus, topic, fields, wait, |_| {}).await;
+        bus.close().await;
+        finish
+    }
+
     /// Stops serving: running components finish, running containers are killed,
     /// services say `down`, and every container and network of this host is removed.
     pub async fn stop(self) {

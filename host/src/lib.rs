@@ -27,21 +27,21 @@
 //! A host (its broker, its services), a workflow given as text, a run with its events:
 //!
 //! ```no_run
-//! use copper_wasm::runner::{self, RunOptions};
+//! use copper_wasm::runner::RunOptions;
 //! use copper_wasm::{Host, HostConfig, Workflow};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # async fn example() -> anyhow::Result<()> {
 //! let host = Host::start(HostConfig::default(), CancellationToken::new()).await?;
-//! let bus = host.connect("my-runner", None).await?;
 //! let workflow = Workflow::parse(
 //!     "- action: fetcher/fetch\n  type: git\n  url: .\n  resource: docs\n",
 //!     std::path::Path::new("inline.yaml"),
 //! )?;
-//! let report = runner::run(&workflow, &bus, RunOptions::default(), |event| {
-//!     println!("{}", serde_json::to_string(event).unwrap());
-//! })
-//! .await?;
+//! let report = host
+//!     .run(&workflow, RunOptions::default(), |event| {
+//!         println!("{}", serde_json::to_string(event).unwrap());
+//!     })
+//!     .await?;
 //! assert!(report.success());
 //! host.stop().await;
 //! # Ok(())
