@@ -119,14 +119,6 @@ async fn copper_style_service(
     served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let (client, mut events) = plain_client(port, "greeter-py");
-    client
-        .subscribe("greeter/hello", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    client
-        .publish("greeter/status", QoS::AtLeastOnce, false, "up")
-        .await
-        .unwrap();
     let mut ready = Some(ready);
     loop {
         let event = match events.poll().await {
@@ -141,6 +133,17 @@ async fn copper_style_service(
             Err(_) => return,
         };
         match event {
+            // Subscribe on every connection: a broker under load may refuse the first one.
+            Event::Incoming(Packet::ConnAck(_)) => {
+                client
+                    .subscribe("greeter/hello", QoS::AtLeastOnce)
+                    .await
+                    .unwrap();
+                client
+                    .publish("greeter/status", QoS::AtLeastOnce, false, "up")
+                    .await
+                    .unwrap();
+            }
             Event::Incoming(Packet::SubAck(_)) => {
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(());
@@ -188,7 +191,10 @@ async fn our_runner_drives_a_service_that_speaks_only_copper() {
     let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let service = tokio::spawn(copper_style_service(port, ready_tx, served.clone()));
-    ready_rx.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), ready_rx)
+        .await
+        .expect("the copper-style service subscribed within 60 s")
+        .expect("the copper-style service connected");
 
     let good = root.path().join("greet.yaml");
     std::fs::write(
