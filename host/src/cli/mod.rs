@@ -99,18 +99,22 @@ enum Command {
         services: Option<PathBuf>,
     },
     /// Call one action over the bus and print its finish payload.
-    Call {
-        /// The action topic, e.g. `markdown/build`.
-        topic: String,
-        /// The request fields, a JSON object.
-        #[arg(long, default_value = "{}")]
-        input: String,
-        /// Give up waiting after this long (e.g. `30s`).
-        #[arg(long)]
-        timeout: Option<String>,
-        #[command(flatten)]
-        host: HostArgs,
-    },
+    Call(CallArgs),
+}
+
+/// One action to call: `call`, `plugin run`.
+#[derive(Debug, Args)]
+struct CallArgs {
+    /// The action topic, e.g. `markdown/build`.
+    topic: String,
+    /// The request fields, a JSON object.
+    #[arg(long, default_value = "{}")]
+    input: String,
+    /// Give up waiting after this long (e.g. `30s`).
+    #[arg(long)]
+    timeout: Option<String>,
+    #[command(flatten)]
+    host: HostArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,16 +136,8 @@ enum PluginCommand {
     Run {
         /// The component (.wasm).
         file: PathBuf,
-        /// The action topic, e.g. `wordcount/count`.
-        topic: String,
-        /// The request fields, a JSON object.
-        #[arg(long, default_value = "{}")]
-        input: String,
-        /// Give up waiting after this long (e.g. `30s`).
-        #[arg(long)]
-        timeout: Option<String>,
         #[command(flatten)]
-        host: Box<HostArgs>,
+        call: Box<CallArgs>,
     },
 }
 
@@ -325,23 +321,18 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             json,
             services: file,
         } => services(components, json, file).await,
-        Command::Call {
-            topic,
-            input,
-            timeout,
-            host,
-        } => call(topic, input, timeout, host).await,
+        Command::Call(args) => call(args.topic, args.input, args.timeout, args.host).await,
         Command::Plugin(PluginCommand::New { name, lang }) => scaffold::new(&name, &lang),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file).await,
-        Command::Plugin(PluginCommand::Run {
-            file,
-            topic,
-            input,
-            timeout,
-            mut host,
-        }) => {
+        Command::Plugin(PluginCommand::Run { file, call }) => {
+            let CallArgs {
+                topic,
+                input,
+                timeout,
+                mut host,
+            } = *call;
             host.no_services_file = true;
-            plugin::run(&file, topic, input, timeout, *host).await
+            plugin::run(&file, topic, input, timeout, host).await
         }
     }
 }
