@@ -44,7 +44,8 @@ impl StepCache {
     /// The step's key, when it can be reused at all (a service hosted here, input files named).
     pub fn key(&self, step: &Step, input: &Object) -> Option<String> {
         let version = self.versions.get(step.service())?;
-        let files = paths(&Value::Object(input.clone()));
+        let input = Value::Object(input.clone());
+        let files = paths(&input);
         if files.is_empty() {
             return None;
         }
@@ -54,7 +55,7 @@ impl StepCache {
         digest.update(version.as_bytes());
         digest.update([0]);
         // serde_json's maps are sorted: the same input gives the same text.
-        digest.update(Value::Object(input.clone()).to_string().as_bytes());
+        digest.update(input.to_string().as_bytes());
         digest.update(self.hash_paths(&files).as_bytes());
         Some(hex(&digest.finalize()))
     }
