@@ -93,32 +93,15 @@ fn main() {
         let chain = measure("deep", deep(n), false).await;
         let spread = measure("wide", wide(n), false).await;
         let recorded = measure("wide-recorded", wide(n), true).await;
-        let per = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
+        let row = |name: &str, d: Duration| {
+            let ms = d.as_secs_f64() * 1e3;
+            println!("{name:<44} {ms:>9.1} ms  {:>7.3} ms/step", ms / n as f64);
+        };
         println!("copper-wasm scheduling, {n} no-op steps (testkit/echo) through the host");
-        println!(
-            "{:<44} {:>9.1} ms  {:>7.3} ms/step",
-            "plain copper list (reference)",
-            plain.as_secs_f64() * 1e3,
-            per(plain)
-        );
-        println!(
-            "{:<44} {:>9.1} ms  {:>7.3} ms/step",
-            "deep: a chain of needs",
-            chain.as_secs_f64() * 1e3,
-            per(chain)
-        );
-        println!(
-            "{:<44} {:>9.1} ms  {:>7.3} ms/step",
-            "wide: all independent (16 at a time)",
-            spread.as_secs_f64() * 1e3,
-            per(spread)
-        );
-        println!(
-            "{:<44} {:>9.1} ms  {:>7.3} ms/step",
-            "wide, with the run's folder written",
-            recorded.as_secs_f64() * 1e3,
-            per(recorded)
-        );
+        row("plain copper list (reference)", plain);
+        row("deep: a chain of needs", chain);
+        row("wide: all independent (16 at a time)", spread);
+        row("wide, with the run's folder written", recorded);
         println!(
             "deep / list: {:.2}x   wide / list: {:.2}x",
             chain.as_secs_f64() / plain.as_secs_f64(),
