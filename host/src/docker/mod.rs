@@ -151,14 +151,32 @@ impl Engine {
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
             }) => {}
-            // 409: a removal is already in progress.
+            // 409: a removal is already in progress (a request's own): see it through,
+            // so that a host that stopped leaves nothing behind.
             Err(BollardError::DockerResponseServerError {
                 status_code: 409, ..
-            }) => {}
+            }) => self.await_removal(id).await,
             Err(error) => {
                 tracing::warn!(container = %short(id), %error, "cannot remove a container")
             }
         }
+    }
+
+    /// Waits until a container being removed is gone, for at most 30 s.
+    async fn await_removal(&self, id: &str) {
+        for _ in 0..600 {
+            match self.docker.inspect_container(id, None).await {
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return,
+                Err(error) => {
+                    tracing::warn!(container = %short(id), %error, "cannot follow a removal");
+                    return;
+                }
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+        tracing::warn!(container = %short(id), "still being removed after 30 s");
     }
 
     /// Kills a running container (SIGKILL); one already stopped is fine.
