@@ -19,8 +19,9 @@
 //! - [`capability`]: what the host grants components (log/progress/resources, git, workspace);
 //!   [`sandbox`]: the folders a request sees.
 //! - [`builtin`]: the components built into the binary; [`host`]: everything wired together.
-//! - [`cli`]: the `copper-wasm` command.
-
+//!
+//! The `copper-wasm` command is built on this public API alone (it lives in the binary
+//! crate, `host/src/main.rs` and `host/src/cli/`), so whatever it does an embedder can do.
 //!
 //! # Embedding
 //!
@@ -56,7 +57,6 @@ pub mod broker;
 pub mod builtin;
 pub mod bus;
 pub mod capability;
-pub mod cli;
 pub mod component;
 pub mod component_url;
 pub mod docker;

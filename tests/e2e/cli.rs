@@ -193,6 +193,18 @@ fn call_without_a_broker_hosts_the_services_itself() {
         "{}",
         out.stdout
     );
+    let out = output(copper(dir.path()).args(["call", "markdown/biuld", "--input", "{}"]));
+    assert_eq!(
+        out.code, 2,
+        "an action nobody answers is a usage error: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("no service answers `markdown/biuld`")
+            && out.stderr.contains("markdown/build"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -143,3 +143,31 @@ fn a_services_file_error_names_its_file_line_and_field() {
         out.stderr
     );
 }
+
+#[test]
+fn an_external_service_that_is_not_up_is_an_error_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("copper.yaml"),
+        "services:\n  legacy:\n    external: true\n    actions: [render]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("uses-legacy.yaml"),
+        "- action: fetcher/fetch\n  type: local\n  path: .\n  resource: r\n- action: legacy/render\n",
+    )
+    .unwrap();
+    let out = output(copper(dir.path()).args(["run", "uses-legacy.yaml"]));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("uses-legacy.yaml:5: field `action`")
+            && out.stderr.contains("external service `legacy`")
+            && out.stderr.contains("not up on the broker"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !dir.path().join(".copper/runs").exists() && !dir.path().join(".copper/fetch/r").exists(),
+        "nothing ran, no run was recorded"
+    );
+}

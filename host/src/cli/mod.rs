@@ -8,15 +8,15 @@ mod plugin;
 mod run;
 mod scaffold;
 
-use crate::bus::BrokerAddress;
-use crate::host::{BrokerChoice, Host, HostConfig};
-use crate::protocol::{Object, Status};
-use crate::runner::{self, RequestError};
-use crate::service::ServiceInfo;
-use crate::services_file::{BackendSpec, ServicesFile};
-use crate::workflow::parse_timeout;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use copper_wasm::bus::BrokerAddress;
+use copper_wasm::host::{BrokerChoice, Host, HostConfig};
+use copper_wasm::protocol::{Object, Status};
+use copper_wasm::runner::RequestError;
+use copper_wasm::service::ServiceInfo;
+use copper_wasm::services_file::{BackendSpec, ServicesFile};
+use copper_wasm::workflow::parse_timeout;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -337,22 +337,6 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
     }
 }
 
-/// Starts the host and connects one client of its broker, named after `role`.
-async fn start(
-    config: HostConfig,
-    role: &str,
-    will: Option<crate::bus::Will>,
-) -> anyhow::Result<(Host, crate::bus::Bus)> {
-    let host = Host::start(config, CancellationToken::new()).await?;
-    let bus = host
-        .connect(
-            &format!("copper-wasm-{role}-{}", uuid::Uuid::new_v4().simple()),
-            will,
-        )
-        .await?;
-    Ok((host, bus))
-}
-
 async fn serve(args: HostArgs) -> anyhow::Result<u8> {
     let mut config = args.config(MQTT_LOOPBACK)?;
     if !args.no_local_services
@@ -391,7 +375,7 @@ async fn services(
         services: file.services.clone(),
         ..HostConfig::default()
     };
-    let registry = crate::host::load_registry(&config)
+    let registry = copper_wasm::host::load_registry(&config)
         .await
         .context("cannot load the services")?;
     // Containers and external services are described by the file (nothing is started).
@@ -405,8 +389,8 @@ async fn services(
                     "(docker {}, {})",
                     docker.container.image,
                     match docker.mode {
-                        crate::services_file::Mode::Lambda => "a container per request",
-                        crate::services_file::Mode::Service => "long-running",
+                        copper_wasm::services_file::Mode::Lambda => "a container per request",
+                        copper_wasm::services_file::Mode::Service => "long-running",
                     }
                 ),
                 BackendSpec::External => "(external, on the broker)".to_string(),
@@ -476,7 +460,7 @@ async fn call(
     timeout: Option<String>,
     args: HostArgs,
 ) -> anyhow::Result<u8> {
-    if !crate::protocol::is_action_topic(&topic) {
+    if !copper_wasm::protocol::is_action_topic(&topic) {
         return Err(fail(
             2,
             format!("`{topic}` is not an action topic `<service>/<action>`"),
@@ -494,59 +478,24 @@ async fn call(
         ),
         None => None,
     };
-    let mut fields = fields;
-    fields
-        .entry("action")
-        .or_insert_with(|| serde_json::Value::from(topic.clone()));
     let mut config = args.config(ANY_LOOPBACK_PORT)?;
     if !args.no_local_services
         && let Some(file) = args.services_file(std::path::Path::new("."))?
     {
-        let service = crate::protocol::service_of(&topic);
+        let service = copper_wasm::protocol::service_of(&topic);
         config.services = file
             .services
             .into_iter()
             .filter(|s| matches!(s.backend, BackendSpec::Component(_)) || s.name == service)
             .collect();
     }
-    let (host, bus) = start(config, "call", None)
+    let host = Host::start(config, CancellationToken::new())
         .await
         .context("cannot start the host")?;
-    // Nobody would answer an action that no service here or on the broker serves.
-    let mut known = host.registry().topics();
-    if !known.contains(&topic) {
-        let service = crate::protocol::service_of(&topic);
-        let up = runner::services_up(&bus, std::time::Duration::from_millis(300)).await?;
-        let served = up.iter().any(|s| {
-            s.name == service
-                && s.actions
-                    .as_ref()
-                    .is_none_or(|actions| actions.contains(&topic))
-        });
-        if !served {
-            known.extend(up.into_iter().flat_map(|s| s.actions.unwrap_or_default()));
-            known.sort();
-            known.dedup();
-            bus.close().await;
-            host.stop().await;
-            return Err(fail(
-                2,
-                format!(
-                    "no service answers `{topic}`; known actions: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            ));
-        }
-    }
     let answer = tokio::select! {
-        answer = runner::request(&bus, &topic, &fields, wait, |message| eprintln!("{topic}: {message}")) => Some(answer),
+        answer = host.call_watching(&topic, &fields, wait, |message| eprintln!("{topic}: {message}")) => Some(answer),
         () = interrupted() => None,
     };
-    bus.close().await;
     host.stop().await;
     match answer {
         None => Ok(130),
@@ -560,6 +509,7 @@ async fn call(
             })
         }
         Some(Err(RequestError::Bus(error))) => Err(error.into()),
+        Some(Err(error @ RequestError::NotServed { .. })) => Err(fail(2, error)),
         Some(Err(error)) => Err(fail(1, error)),
     }
 }

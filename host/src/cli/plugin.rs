@@ -1,9 +1,9 @@
 //! `copper-wasm plugin check` and `plugin run`: for plugin authors.
 
 use super::{HostArgs, fail};
-use crate::capability::git::GitConfig;
-use crate::component::{Limits, Runtime};
-use crate::sandbox::Sandbox;
+use copper_wasm::capability::git::GitConfig;
+use copper_wasm::component::{Limits, Runtime};
+use copper_wasm::sandbox::Sandbox;
 use std::path::Path;
 
 /// What a file is, from its first bytes.
@@ -50,11 +50,11 @@ pub async fn check(file: &Path) -> anyhow::Result<u8> {
         let sandbox = Sandbox::new(&scratch.join("cache"), &scratch)?;
         let runtime = Runtime::new(
             sandbox,
-            crate::component::default_compiled_cache(),
+            copper_wasm::component::default_compiled_cache(),
             GitConfig::default(),
             Limits::default(),
         )
-        .map_err(crate::host::HostError::Runtime)?;
+        .map_err(copper_wasm::host::HostError::Runtime)?;
         Ok::<_, anyhow::Error>(runtime.load(&bytes).await)
     }
     .await;

@@ -1,20 +1,19 @@
 //! `copper-wasm run` and `copper-wasm runs`: run a workflow (or resume one), list
 //! and show past runs.
 
-use super::{ANY_LOOPBACK_PORT, HostArgs, fail, interrupted, start};
-use crate::environment::Environment;
-use crate::host::BrokerChoice;
-use crate::progress::{Progress, Style};
-use crate::runner::record::{self, RunRecord};
-use crate::runner::{self, ActionSchemas, RunOptions};
-use crate::service::{ServiceInfo, check_schema};
-use crate::services_file::{BackendSpec, ServicesFile};
-use crate::workflow::expression::{self, Scope};
-use crate::workflow::{Workflow, WorkflowError};
-use serde_json::Value;
+use super::{ANY_LOOPBACK_PORT, HostArgs, fail, interrupted};
+use copper_wasm::Host;
+use copper_wasm::environment::Environment;
+use copper_wasm::host::{HostError, RunError};
+use copper_wasm::progress::{Progress, Style};
+use copper_wasm::runner::check::step_problem;
+use copper_wasm::runner::record::{self, RunRecord};
+use copper_wasm::runner::{self, RunOptions};
+use copper_wasm::services_file::{BackendSpec, ServicesFile};
+use copper_wasm::workflow::Workflow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// What `run` was asked.
 pub struct RunArgs {
@@ -38,12 +37,12 @@ pub struct RunArgs {
 
 /// A host that cannot start because of one service: an error naming the first
 /// step that asks for it (exit 2); any other: exit 3.
-fn step_error(workflow: &Workflow, services: &ServicesFile, error: anyhow::Error) -> anyhow::Error {
-    let service = error
-        .downcast_ref::<crate::host::HostError>()
-        .and_then(|e| e.service());
-    let Some(step) = service.and_then(|name| workflow.steps.iter().find(|s| s.service() == name))
-    else {
+fn step_error(workflow: &Workflow, services: &ServicesFile, error: HostError) -> anyhow::Error {
+    let step = error
+        .service()
+        .and_then(|name| workflow.steps.iter().find(|s| s.service() == name));
+    let error = anyhow::Error::new(error);
+    let Some(step) = step else {
         return error.context("cannot start the host");
     };
     let service = step.service();
@@ -66,77 +65,6 @@ fn step_error(workflow: &Workflow, services: &ServicesFile, error: anyhow::Error
     )
 }
 
-fn step_problem(
-    workflow: &Workflow,
-    step: &crate::workflow::Step,
-    field: &str,
-    message: String,
-) -> WorkflowError {
-    WorkflowError {
-        file: workflow.source.clone(),
-        line: Some(step.line_of(field)),
-        column: None,
-        field: Some(field.to_string()),
-        message,
-    }
-}
-
-/// Checks before anything runs what can be checked without results: every
-/// `${VAR}` is set, and inputs without references match their action's schema.
-fn check_inputs(
-    workflow: &Workflow,
-    env: &BTreeMap<String, String>,
-    schemas: &BTreeMap<String, ActionSchemas>,
-) -> Result<(), WorkflowError> {
-    struct Dry<'a> {
-        env: BTreeMap<String, String>,
-        secrets: &'a [String],
-    }
-    impl Scope for Dry<'_> {
-        fn output(&self, _: &str, _: &str) -> Option<Value> {
-            Some(Value::Null)
-        }
-        fn env(&self, name: &str) -> Option<String> {
-            self.env.get(name).cloned()
-        }
-        fn is_secret(&self, name: &str) -> bool {
-            self.secrets.iter().any(|s| s == name)
-        }
-    }
-    let mut run_env = env.clone();
-    run_env.extend(workflow.env.clone());
-    for step in &workflow.steps {
-        let mut step_env = run_env.clone();
-        step_env.extend(step.env.clone());
-        let dry = Dry {
-            env: step_env,
-            secrets: &workflow.secrets,
-        };
-        let mut plain = true;
-        for (field, value) in &step.entry {
-            expression::resolve(value, &dry)
-                .map_err(|why| step_problem(workflow, step, field, why))?;
-            plain &= !value.to_string().contains('$');
-        }
-        if let Some(schemas) = schemas.get(&step.action)
-            && plain
-        {
-            check_schema(&schemas.input, &Value::Object(step.entry.clone())).map_err(|why| {
-                step_problem(
-                    workflow,
-                    step,
-                    "action",
-                    format!(
-                        "the input of step `{}` does not match the schema of `{}`: {why}",
-                        step.id, step.action
-                    ),
-                )
-            })?;
-        }
-    }
-    Ok(())
-}
-
 /// The process environment over the `.env` file.
 fn environment(env_file: Option<&Path>, folder: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let dotenv = match env_file {
@@ -146,21 +74,6 @@ fn environment(env_file: Option<&Path>, folder: &Path) -> anyhow::Result<BTreeMa
     let mut env: BTreeMap<String, String> = dotenv.variables().clone();
     env.extend(std::env::vars());
     Ok(env)
-}
-
-fn compile_schemas(services: &[&ServiceInfo]) -> BTreeMap<String, ActionSchemas> {
-    let mut schemas = BTreeMap::new();
-    for service in services {
-        for action in &service.actions {
-            if let (Ok(input), Ok(output)) = (
-                jsonschema::validator_for(&action.input_schema),
-                jsonschema::validator_for(&action.output_schema),
-            ) {
-                schemas.insert(service.topic(action), ActionSchemas { input, output });
-            }
-        }
-    }
-    schemas
 }
 
 /// `copper-wasm run`.
@@ -212,89 +125,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     if args.host.no_local_services {
         config.services.clear();
     }
-    let remote_broker = matches!(config.broker, BrokerChoice::External(_));
-    let (host, bus) = match start(config, "runner", Some(runner::runner_will())).await {
-        Ok(started) => started,
+    let host = match Host::start(config, CancellationToken::new()).await {
+        Ok(host) => host,
         Err(error) => return Err(step_error(&workflow, &services, error)),
     };
-    // Actions hosted here, then those of services up on the broker: ours describe their
-    // actions; copper's only say `up`, so any action of theirs is taken (as with --external).
-    let mut known = host.registry().topics();
-    let local: Vec<String> = host.registry().services().map(|s| s.name.clone()).collect();
-    let declared: Vec<ServiceInfo> = services
-        .services
-        .iter()
-        .filter(|s| !matches!(s.backend, BackendSpec::Component(_)))
-        .map(|s| ServiceInfo {
-            name: s.name.clone(),
-            version: String::new(),
-            actions: s.actions.clone().unwrap_or_default(),
-            capabilities: Vec::new(),
-        })
-        .collect();
-    for spec in &services.services {
-        if matches!(&spec.backend, BackendSpec::Docker(_)) {
-            known.extend(spec.topics());
-        }
-    }
-    let externals: Vec<&str> = services
-        .services
-        .iter()
-        .filter(|s| matches!(s.backend, BackendSpec::External) && used.contains(&s.name.as_str()))
-        .map(|s| s.name.as_str())
-        .collect();
-    let mut open = args.external.clone();
-    let mut up = Vec::new();
-    if remote_broker
-        || !externals.is_empty()
-        || workflow.steps.iter().any(|s| !known.contains(&s.action))
-    {
-        for service in runner::services_up(&bus, Duration::from_millis(300)).await? {
-            up.push(service.name.clone());
-            match service.actions {
-                Some(actions) => known.extend(actions),
-                None if !local.contains(&service.name) => open.push(service.name),
-                None => {}
-            }
-        }
-    }
-    let checked: Result<BTreeMap<String, ActionSchemas>, WorkflowError> = 'check: {
-        for name in externals {
-            if !up.iter().any(|u| u == name) {
-                let step = workflow
-                    .steps
-                    .iter()
-                    .find(|s| s.service() == name)
-                    .expect("a step uses it");
-                let message = format!(
-                    "step {} asks for `{}`, served by the external service `{name}` ({}), which is not up on the broker",
-                    step.number,
-                    step.action,
-                    services.path.display()
-                );
-                break 'check Err(step_problem(&workflow, step, "action", message));
-            }
-            let spec = services.get(name).expect("an external service of the file");
-            known.extend(spec.topics());
-        }
-        known.sort();
-        known.dedup();
-        if let Err(error) = workflow.check_actions(&known, &open) {
-            break 'check Err(error);
-        }
-        let infos: Vec<&ServiceInfo> = host.registry().services().chain(&declared).collect();
-        let schemas = compile_schemas(&infos);
-        check_inputs(&workflow, &env, &schemas).map(|()| schemas)
+    let mut options = RunOptions {
+        max_parallel: args.max_parallel.max(1),
+        env,
+        external: args.external.clone(),
+        ..RunOptions::default()
     };
-    let schemas = match checked {
-        Ok(schemas) => schemas,
+    let checked = match host.check(&workflow, &options).await {
+        Ok(checked) => checked,
         Err(error) => {
             host.stop().await;
-            return Err(fail(2, error));
+            return Err(match error {
+                RunError::Invalid(error) => fail(2, error),
+                RunError::Bus(error) => error.into(),
+            });
         }
     };
-
-    let secrets = runner::secret_values(&workflow, &env);
+    let secrets = runner::secret_values(&workflow, &options.env);
     let (mut record, done, run_id) = match &resumed {
         Some((id, state)) => {
             let (record, _, _) = RunRecord::resume(&cache, id, secrets)?;
@@ -320,22 +171,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             (record, BTreeMap::new(), id)
         }
     };
+    options.run_id = run_id;
+    options.done = done;
     // Components hosted here are reused when nothing they read changed; containers
     // and services elsewhere always run.
-    let versions: BTreeMap<String, String> = host
-        .registry()
-        .services()
-        .filter(|s| declared.iter().all(|d| d.name != s.name))
-        .map(|s| (s.name.clone(), s.version.clone()))
-        .collect();
-    let options = RunOptions {
-        run_id,
-        max_parallel: args.max_parallel.max(1),
-        env,
-        schemas,
-        done,
-        cache: (!args.no_cache).then(|| runner::cache::StepCache::new(&cache, versions)),
-    };
+    options.cache = (!args.no_cache).then(|| host.step_cache());
     let style = if args.json_events {
         Style::Json
     } else {
@@ -343,7 +183,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let mut progress = Progress::new(&workflow, style);
     let outcome = tokio::select! {
-        report = runner::run(&workflow, &bus, options, |event| {
+        report = host.run_checked(checked, options, |event| {
             if let Err(error) = record.record(event) {
                 tracing::error!(%error, "cannot write the run's history");
             }
@@ -351,12 +191,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }) => Some(report?),
         () = interrupted() => None,
     };
-    bus.close().await;
     host.stop().await;
     match outcome {
         Some(report) => {
             if !args.json_events {
-                crate::progress::print_summary(&report);
+                copper_wasm::progress::print_summary(&report);
             }
             Ok(if report.success() { 0 } else { 1 })
         }

@@ -1,5 +1,11 @@
 //! The host, wired in one place: the broker (embedded or external), the wasmtime
 //! runtime, the services it hosts and the scheduler serving them.
+//!
+//! [`run`]: what a host is asked to do: check and run a workflow, call one action.
+
+mod run;
+
+pub use run::{Checked, RunError};
 
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::bus::{BrokerAddress, Bus, BusError, Connector, Will};
@@ -27,6 +33,43 @@ pub enum BrokerChoice {
 }
 
 /// Everything a host is made from.
+///
+/// Components, containers and external services as a services file declares them,
+/// on a broker shared with other hosts:
+///
+/// ```no_run
+/// # async fn example() -> anyhow::Result<()> {
+/// use copper_wasm::bus::BrokerAddress;
+/// use copper_wasm::environment::Environment;
+/// use copper_wasm::services_file::ServicesFile;
+/// use copper_wasm::{BrokerChoice, Host, HostConfig};
+/// let file = ServicesFile::parse(
+///     "services:
+///   wordcount:
+///     component: plugins/wordcount.wasm
+///   sitemap:
+///     docker:
+///       image: busybox:1.36
+///       command: [sh, /app/sitemap.sh]
+///     actions: [build]
+///   legacy:
+///     external: true
+///     actions: [convert]
+/// ",
+///     std::path::Path::new("copper.yaml"),
+///     Environment::default(),
+/// )?;
+/// let config = HostConfig {
+///     broker: BrokerChoice::External(BrokerAddress::parse("mqtt://127.0.0.1:1883")?),
+///     services: file.services,
+///     ..HostConfig::default()
+/// };
+/// let host = Host::start(config, Default::default()).await?;
+/// println!("serving {}", host.registry().topics().join(", "));
+/// host.stop().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     /// The broker.
@@ -74,6 +117,23 @@ impl Default for HostConfig {
 }
 
 /// Why a host cannot start.
+///
+/// ```
+/// use copper_wasm::{Host, HostConfig, HostError};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let cache = tempfile::tempdir().unwrap();
+/// let config = HostConfig {
+///     cache: cache.path().to_path_buf(),
+///     builtins: false,
+///     component_bytes: vec![b"not a component".to_vec()],
+///     ..HostConfig::default()
+/// };
+/// let started = Host::start(config, Default::default()).await;
+/// let Err(HostError::Load { name, source }) = started else { panic!("loaded") };
+/// assert_eq!(name, "component #1 given as bytes");
+/// eprintln!("{name}: {source}");
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// The embedded broker failed.
@@ -372,6 +432,12 @@ pub struct Host {
     serving: Serving,
     shutdown: CancellationToken,
     containers: Option<Containers>,
+    /// The services file's services (containers and external ones are checked by name).
+    services: Vec<ServiceSpec>,
+    /// Whether the broker is another's (other hosts may serve actions).
+    remote: bool,
+    /// Where `/fetch`, `/web` and the step cache live.
+    cache: PathBuf,
 }
 
 impl Host {
@@ -415,6 +481,9 @@ impl Host {
             serving,
             shutdown,
             containers,
+            services: config.services.clone(),
+            remote: matches!(config.broker, BrokerChoice::External(_)),
+            cache: config.cache.clone(),
         };
         if let Err(error) = host.start_long_running(&config).await {
             host.stop().await;
@@ -489,68 +558,6 @@ impl Host {
         self.connector
             .connect(client_id, will, self.shutdown.child_token())
             .await
-    }
-
-    /// Runs a workflow on this host's broker, its steps answered by this host or any
-    /// other on the broker; `on_event` sees every event of the run.
-    ///
-    /// ```no_run
-    /// # async fn example(host: &copper_wasm::Host) -> anyhow::Result<()> {
-    /// use copper_wasm::runner::{RunEvent, RunOptions};
-    /// let workflow = copper_wasm::Workflow::parse(
-    ///     "- action: markdown/build\n  resource: docs\n  path: /fetch/docs\n",
-    ///     std::path::Path::new("inline.yaml"),
-    /// )?;
-    /// let report = host
-    ///     .run(&workflow, RunOptions::default(), |event| {
-    ///         if let RunEvent::StepFinished { step, status, .. } = &event.event {
-    ///             println!("{step}: {}", status.as_str());
-    ///         }
-    ///     })
-    ///     .await?;
-    /// assert!(report.success());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn run(
-        &self,
-        workflow: &crate::workflow::Workflow,
-        options: crate::runner::RunOptions,
-        on_event: impl FnMut(&crate::runner::Stamped),
-    ) -> Result<crate::runner::RunReport, BusError> {
-        let id = format!("copper-wasm-runner-{}", uuid::Uuid::new_v4().simple());
-        let bus = self
-            .connect(&id, Some(crate::runner::runner_will()))
-            .await?;
-        let report = crate::runner::run(workflow, &bus, options, on_event).await;
-        bus.close().await;
-        report
-    }
-
-    /// Calls one action (`fields` are the request's) and waits for its finish, at
-    /// most `wait` when given.
-    ///
-    /// ```no_run
-    /// # async fn example(host: &copper_wasm::Host) -> anyhow::Result<()> {
-    /// let mut fields = copper_wasm::protocol::Object::new();
-    /// fields.insert("resource".into(), "docs".into());
-    /// fields.insert("path".into(), "/fetch/docs".into());
-    /// let finish = host.call("markdown/build", &fields, None).await?;
-    /// println!("{} pages", finish.entry["pages"]);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn call(
-        &self,
-        topic: &str,
-        fields: &crate::protocol::Object,
-        wait: Option<std::time::Duration>,
-    ) -> Result<crate::protocol::Finish, crate::runner::RequestError> {
-        let id = format!("copper-wasm-call-{}", uuid::Uuid::new_v4().simple());
-        let bus = self.connect(&id, None).await?;
-        let finish = crate::runner::request(&bus, topic, fields, wait, |_| {}).await;
-        bus.close().await;
-        finish
     }
 
     /// Stops serving: running components finish, running containers are killed,

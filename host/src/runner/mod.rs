@@ -11,8 +11,10 @@
 //! - [`request`]: one request over the bus.
 //! - [`events`]: what happens in a run; [`record`]: the run's folder.
 //! - [`cache`]: steps reused from an earlier success (incremental runs).
+//! - [`check`]: what is checked before anything runs.
 
 pub mod cache;
+pub mod check;
 pub mod events;
 pub mod record;
 pub mod request;
@@ -44,6 +46,17 @@ pub struct ActionSchemas {
 }
 
 /// How a run goes.
+///
+/// ```
+/// use copper_wasm::runner::RunOptions;
+/// let options = RunOptions {
+///     max_parallel: 4,
+///     // copper's services say `up` but not what they answer.
+///     external: vec!["legacy".into()],
+///     ..RunOptions::default()
+/// };
+/// assert!(options.done.is_empty() && options.cache.is_none());
+/// ```
 pub struct RunOptions {
     /// The run's id (its folder, its events topic).
     pub run_id: String,
@@ -51,8 +64,11 @@ pub struct RunOptions {
     pub max_parallel: usize,
     /// The environment the workflow sees (the process's, then a `.env` file).
     pub env: BTreeMap<String, String>,
-    /// Schemas of the actions, by topic (those known).
+    /// Schemas of the actions, by topic (those known); [`crate::Host::run`] fills them.
     pub schemas: BTreeMap<String, ActionSchemas>,
+    /// Services served by others that need not say what they answer (copper's, which
+    /// only say `up`): any action of theirs is taken.
+    pub external: Vec<String>,
     /// Steps that already succeeded (a resumed run), with their results: not run again.
     pub done: BTreeMap<String, Object>,
     /// Earlier successes to reuse (none: every step runs).
@@ -66,6 +82,7 @@ impl Default for RunOptions {
             max_parallel: 16,
             env: std::env::vars().collect(),
             schemas: BTreeMap::new(),
+            external: Vec::new(),
             done: BTreeMap::new(),
             cache: None,
         }

@@ -12,6 +12,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Why a request got no usable answer.
+///
+/// ```no_run
+/// # async fn example(host: &copper_wasm::Host) -> anyhow::Result<()> {
+/// use copper_wasm::runner::RequestError;
+/// let fields = copper_wasm::protocol::Object::new();
+/// let wait = Some(std::time::Duration::from_secs(30));
+/// match host.call("markdown/build", &fields, wait).await {
+///     Ok(finish) => println!("{:?}", finish.status),
+///     Err(RequestError::NotServed { known, .. }) => eprintln!("try one of {known:?}"),
+///     Err(RequestError::NoAnswer { waited, .. }) => eprintln!("silent for {waited:?}"),
+///     Err(other) => return Err(other.into()),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     /// The bus failed.
@@ -28,6 +43,14 @@ pub enum RequestError {
     /// The service said `down` while we waited.
     #[error("service `{0}` went down before answering")]
     ServiceDown(String),
+    /// No service here or on the broker answers the action.
+    #[error("no service answers `{topic}`; known actions: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    NotServed {
+        /// The action topic.
+        topic: String,
+        /// The actions that are answered.
+        known: Vec<String>,
+    },
 }
 
 /// Requests under way, by topic: a finish without a correlation id (a copper

@@ -1,0 +1,102 @@
+//! What a run checks before anything runs: every action has a service, every
+//! `${VAR}` is set, and inputs without references match their action's schema.
+//!
+//! [`crate::Host::check`] gathers what is known of the services (here and on the
+//! broker) and calls these.
+
+use super::ActionSchemas;
+use crate::service::{ServiceInfo, check_schema};
+use crate::workflow::expression::{self, Scope};
+use crate::workflow::{Step, Workflow, WorkflowError};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The schemas of the actions of `services`, by topic (those that compile).
+pub fn compile_schemas<'a>(
+    services: impl IntoIterator<Item = &'a ServiceInfo>,
+) -> BTreeMap<String, ActionSchemas> {
+    let mut schemas = BTreeMap::new();
+    for service in services {
+        for action in &service.actions {
+            if let (Ok(input), Ok(output)) = (
+                jsonschema::validator_for(&action.input_schema),
+                jsonschema::validator_for(&action.output_schema),
+            ) {
+                schemas.insert(service.topic(action), ActionSchemas { input, output });
+            }
+        }
+    }
+    schemas
+}
+
+/// An error at `field` of `step` of `workflow`.
+pub fn step_problem(
+    workflow: &Workflow,
+    step: &Step,
+    field: &str,
+    message: impl Into<String>,
+) -> WorkflowError {
+    WorkflowError {
+        file: workflow.source.clone(),
+        line: Some(step.line_of(field)),
+        column: None,
+        field: Some(field.to_string()),
+        message: message.into(),
+    }
+}
+
+/// Checks every step's input: each `${VAR}` is set (in `env` or the workflow's and
+/// step's own), and an input without references matches its action's schema.
+pub fn check_inputs(
+    workflow: &Workflow,
+    env: &BTreeMap<String, String>,
+    schemas: &BTreeMap<String, ActionSchemas>,
+) -> Result<(), WorkflowError> {
+    struct Dry<'a> {
+        env: BTreeMap<String, String>,
+        secrets: &'a [String],
+    }
+    impl Scope for Dry<'_> {
+        fn output(&self, _: &str, _: &str) -> Option<Value> {
+            Some(Value::Null)
+        }
+        fn env(&self, name: &str) -> Option<String> {
+            self.env.get(name).cloned()
+        }
+        fn is_secret(&self, name: &str) -> bool {
+            self.secrets.iter().any(|s| s == name)
+        }
+    }
+    let mut run_env = env.clone();
+    run_env.extend(workflow.env.clone());
+    for step in &workflow.steps {
+        let mut step_env = run_env.clone();
+        step_env.extend(step.env.clone());
+        let dry = Dry {
+            env: step_env,
+            secrets: &workflow.secrets,
+        };
+        let mut plain = true;
+        for (field, value) in &step.entry {
+            expression::resolve(value, &dry)
+                .map_err(|why| step_problem(workflow, step, field, why))?;
+            plain &= !value.to_string().contains('$');
+        }
+        if let Some(schemas) = schemas.get(&step.action)
+            && plain
+        {
+            check_schema(&schemas.input, &Value::Object(step.entry.clone())).map_err(|why| {
+                step_problem(
+                    workflow,
+                    step,
+                    "action",
+                    format!(
+                        "the input of step `{}` does not match the schema of `{}`: {why}",
+                        step.id, step.action
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
