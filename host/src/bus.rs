@@ -149,6 +149,13 @@ impl Connector {
 }
 
 /// What can go wrong on the bus.
+///
+/// ```
+/// use copper_wasm::bus::{BrokerAddress, BusError};
+/// let error = BrokerAddress::parse("mqtts://robot:s3cret@broker.example").unwrap_err();
+/// assert!(matches!(error, BusError::Url { .. }));
+/// assert!(!error.to_string().contains("s3cret"), "passwords are never shown");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     /// A broker URL that cannot be used.

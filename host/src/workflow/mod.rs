@@ -138,6 +138,15 @@ pub struct Workflow {
 }
 
 /// A workflow that cannot run, with where and why.
+///
+/// ```
+/// use copper_wasm::Workflow;
+/// let yaml = "- action: fetcher/fetch\n- action: markdown/build\n  needs: nowhere\n";
+/// let error = Workflow::parse(yaml, std::path::Path::new("site.yaml")).unwrap_err();
+/// assert_eq!(error.file, std::path::Path::new("site.yaml"));
+/// assert_eq!(error.line, Some(3));
+/// println!("{error}"); // site.yaml:3: ...
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct WorkflowError {
     /// The file.
