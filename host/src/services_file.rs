@@ -50,6 +50,8 @@ pub struct ServicesFile {
 pub struct ServiceSpec {
     /// Its name: the first level of its topics.
     pub name: String,
+    /// The file it is declared in.
+    pub file: PathBuf,
     /// The line it is declared on.
     pub line: u64,
     /// What runs it.
@@ -649,6 +651,7 @@ impl Reader<'_> {
         }
         Ok(ServiceSpec {
             name,
+            file: self.path.to_path_buf(),
             line,
             backend,
             actions,

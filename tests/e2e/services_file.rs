@@ -161,7 +161,9 @@ fn an_external_service_that_is_not_up_is_an_error_before_anything_runs() {
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stderr.contains("uses-legacy.yaml:5: field `action`")
-            && out.stderr.contains("external service `legacy`")
+            && out
+                .stderr
+                .contains("external service `legacy` (./copper.yaml:3)")
             && out.stderr.contains("not up on the broker"),
         "{}",
         out.stderr

@@ -48,7 +48,7 @@ fn step_error(workflow: &Workflow, services: &ServicesFile, error: HostError) ->
     let service = step.service();
     let declared = services
         .get(service)
-        .map(|s| format!(" ({}:{})", services.path.display(), s.line))
+        .map(|s| format!(" ({}:{})", s.file.display(), s.line))
         .unwrap_or_default();
     let problem = format!("{error:#}");
     fail(

@@ -140,8 +140,12 @@ impl Host {
                     .find(|s| s.service() == spec.name)
                     .expect("a step uses it");
                 let message = format!(
-                    "step {} asks for `{}`, served by the external service `{}` (services file, line {}), which is not up on the broker",
-                    step.number, step.action, spec.name, spec.line
+                    "step {} asks for `{}`, served by the external service `{}` ({}:{}), which is not up on the broker",
+                    step.number,
+                    step.action,
+                    spec.name,
+                    spec.file.display(),
+                    spec.line
                 );
                 return Err(step_problem(workflow, step, "action", message).into());
             }
