@@ -26,14 +26,25 @@ pub struct BrokerAddress {
     pub port: u16,
     /// User name and password, if the broker wants them.
     pub credentials: Option<(String, String)>,
+    /// TLS (`mqtts://`), when the broker wants it.
+    pub tls: Option<Tls>,
+}
+
+/// How the broker's certificate is trusted on a TLS connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// A PEM file with the certificate of the authority that signed the broker's,
+    /// trusted besides the system's (from `COPPER_MQTT_CA`).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl fmt::Display for BrokerAddress {
     /// Shows the address, never the password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls.is_some() { "mqtts" } else { "mqtt" };
         match &self.credentials {
-            Some((user, _)) => write!(f, "mqtt://{user}:***@{}:{}", self.host, self.port),
-            None => write!(f, "mqtt://{}:{}", self.host, self.port),
+            Some((user, _)) => write!(f, "{scheme}://{user}:***@{}:{}", self.host, self.port),
+            None => write!(f, "{scheme}://{}:{}", self.host, self.port),
         }
     }
 }
@@ -51,20 +62,29 @@ impl BrokerAddress {
             host: host.into(),
             port,
             credentials: None,
+            tls: None,
         }
     }
 
-    /// Reads `mqtt://[user:pass@]host[:port]`; a login missing from the URL is taken
-    /// from `COPPER_MQTT_USERNAME` / `COPPER_MQTT_PASSWORD` when they are set.
+    /// Reads `mqtt://[user:pass@]host[:port]` (port 1883), or `mqtts://…` for TLS
+    /// (port 8883, the broker's certificate checked against the system's authorities
+    /// and the one in the PEM file `COPPER_MQTT_CA` names); a login missing from the
+    /// URL is taken from `COPPER_MQTT_USERNAME` / `COPPER_MQTT_PASSWORD` when set.
     pub fn parse(text: &str) -> Result<Self, BusError> {
         let bad = |why: &str| BusError::Url {
             url: redact(text),
             why: why.to_string(),
         };
         let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
-        if !matches!(url.scheme(), "mqtt" | "tcp") {
-            return Err(bad("the scheme must be mqtt:// (TLS is not supported yet)"));
-        }
+        let tls = match url.scheme() {
+            "mqtt" | "tcp" => None,
+            "mqtts" | "ssl" => Some(Tls {
+                ca: std::env::var_os("COPPER_MQTT_CA")
+                    .filter(|ca| !ca.is_empty())
+                    .map(std::path::PathBuf::from),
+            }),
+            _ => return Err(bad("the scheme must be mqtt:// or, for TLS, mqtts://")),
+        };
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
@@ -73,7 +93,9 @@ impl BrokerAddress {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = url.port().unwrap_or(1883);
+        let port = url
+            .port()
+            .unwrap_or(if tls.is_some() { 8883 } else { 1883 });
         let decode = |s: &str| {
             url::form_urlencoded::parse(format!("x={s}").as_bytes())
                 .next()
@@ -96,6 +118,7 @@ impl BrokerAddress {
             host,
             port,
             credentials,
+            tls,
         })
     }
 }
@@ -152,7 +175,7 @@ impl Connector {
 ///
 /// ```
 /// use copper_wasm::bus::{BrokerAddress, BusError};
-/// let error = BrokerAddress::parse("mqtts://robot:s3cret@broker.example").unwrap_err();
+/// let error = BrokerAddress::parse("http://robot:s3cret@broker.example").unwrap_err();
 /// assert!(matches!(error, BusError::Url { .. }));
 /// assert!(!error.to_string().contains("s3cret"), "passwords are never shown");
 /// ```
@@ -167,13 +190,21 @@ pub enum BusError {
         why: String,
     },
     /// The first connection failed.
-    #[error("cannot connect to the MQTT broker at {address}")]
+    #[error("cannot connect to the MQTT broker at {address}: {}", without_repeats(error.as_ref()))]
     Connect {
         /// Where.
         address: BrokerAddress,
+        /// Why (its causes are in the message, each once).
+        error: Box<ConnectionError>,
+    },
+    /// The authority's certificate for TLS cannot be read.
+    #[error("cannot read the broker's certificate authority {path} (COPPER_MQTT_CA)")]
+    Ca {
+        /// The file.
+        path: std::path::PathBuf,
         /// Why.
         #[source]
-        source: Box<ConnectionError>,
+        source: std::io::Error,
     },
     /// The broker did not answer in time.
     #[error("the MQTT broker at {0} did not answer within 10 s")]
@@ -184,6 +215,21 @@ pub enum BusError {
     /// The connection closed while a subscriber waited.
     #[error("the MQTT connection closed")]
     Disconnected,
+}
+
+/// An error and its causes in one line, each cause once: rumqttc's errors repeat
+/// their source in their own message.
+fn without_repeats(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let message = error.to_string();
+        if !text.contains(&message) {
+            text = format!("{text}: {message}");
+        }
+        cause = error.source();
+    }
+    text
 }
 
 /// A message received on a subscription.
@@ -383,6 +429,19 @@ impl Bus {
         if let Some((user, pass)) = &address.credentials {
             options.set_credentials(user.clone(), pass.clone());
         }
+        if let Some(tls) = &address.tls {
+            let config = match &tls.ca {
+                Some(path) => rumqttc::TlsConfiguration::SimpleNative {
+                    ca: std::fs::read(path).map_err(|source| BusError::Ca {
+                        path: path.clone(),
+                        source,
+                    })?,
+                    client_auth: None,
+                },
+                None => rumqttc::TlsConfiguration::Native,
+            };
+            options.set_transport(rumqttc::Transport::tls_with_config(config));
+        }
         if let Some(will) = will {
             options.set_last_will(LastWill::new(
                 will.topic,
@@ -402,9 +461,9 @@ impl Bus {
         *bus.shared.poller.lock().await = Some(handle);
         match tokio::time::timeout(Duration::from_secs(10), ready_rx).await {
             Ok(Ok(Ok(()))) => Ok(bus),
-            Ok(Ok(Err(source))) => Err(BusError::Connect {
+            Ok(Ok(Err(error))) => Err(BusError::Connect {
                 address: address.clone(),
-                source: Box::new(source),
+                error: Box::new(error),
             }),
             Ok(Err(_)) | Err(_) => Err(BusError::ConnectTimeout(address.clone())),
         }
@@ -721,6 +780,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("mqtt://") && !err.contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn tls_urls() {
+        let a = BrokerAddress::parse("mqtts://bob:pw@broker.example").unwrap();
+        assert_eq!(a.port, 8883);
+        assert!(a.tls.is_some());
+        assert_eq!(a.to_string(), "mqtts://bob:***@broker.example:8883");
+        assert!(BrokerAddress::parse("mqtt://broker.example").unwrap().tls.is_none());
     }
 
     #[test]

@@ -98,3 +98,43 @@ async fn a_clean_stop_says_down() {
         ["fetcher/status", "markdown/status", "testkit/status"]
     );
 }
+
+#[test]
+fn a_tls_broker_is_reached_over_mqtts_and_its_certificate_is_checked() {
+    let root = tempfile::tempdir().unwrap();
+    let (mosquitto, ca) = Mosquitto::start_tls(root.path());
+    let url = format!("mqtts://localhost:{}", mosquitto.port);
+    std::fs::create_dir_all(root.path().join("notes")).unwrap();
+    std::fs::write(root.path().join("notes/a.md"), "# A\n").unwrap();
+    let call = |ca: Option<&std::path::Path>| {
+        let mut command = copper(root.path());
+        command.args([
+            "call",
+            "fetcher/fetch",
+            "--broker",
+            &url,
+            "--input",
+            r#"{"type":"local","path":"notes","resource":"n"}"#,
+        ]);
+        match ca {
+            Some(ca) => command.env("COPPER_MQTT_CA", ca),
+            None => command.env_remove("COPPER_MQTT_CA"),
+        };
+        output(&mut command)
+    };
+    // The listener speaks only TLS: an answer means the whole exchange went over it.
+    let out = call(Some(&ca));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let finish: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(finish[0]["filtered_files"], serde_json::json!(1));
+    // Without the authority the certificate is refused: a host error naming the broker.
+    let out = call(None);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot connect to the MQTT broker at {url}"))
+            && out.stderr.contains("certificate"),
+        "{}",
+        out.stderr
+    );
+}

@@ -254,6 +254,90 @@ impl Mosquitto {
 
     /// Starts it on `port`.
     pub fn start_on(dir: &Path, port: u16) -> Self {
+        Self::start_with(dir, port, "")
+    }
+
+    /// Starts it speaking only TLS, its certificate (for `localhost` and 127.0.0.1)
+    /// signed by an authority made here; returns it and the authority's PEM file.
+    pub fn start_tls(dir: &Path) -> (Self, std::path::PathBuf) {
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("openssl is installed (.ci/run installs Debian's package)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &[
+                    "req",
+                    "-x509",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=copper-wasm test authority",
+                ][..],
+                &ec,
+                &["-keyout", "ca.key", "-out", "ca.pem"],
+                &["-addext", "basicConstraints=critical,CA:TRUE"],
+                &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req", "-subj", "/CN=localhost"][..],
+                &ec,
+                &["-keyout", "server.key", "-out", "server.csr"],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        // Started as root, mosquitto would read its key as user `mosquitto`, which
+        // cannot enter the test's private folder.
+        let tls = format!(
+            "user root\ncertfile {}\nkeyfile {}\n",
+            dir.join("server.pem").display(),
+            dir.join("server.key").display()
+        );
+        (Self::start_with(dir, free_port(), &tls), dir.join("ca.pem"))
+    }
+
+    /// Starts it on `port` with more of its configuration for that listener.
+    fn start_with(dir: &Path, port: u16, listener: &str) -> Self {
         let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -261,7 +345,9 @@ impl Mosquitto {
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            format!(
+                "listener {port} 127.0.0.1\n{listener}allow_anonymous true\npersistence false\n"
+            ),
         )
         .unwrap();
         let process = Process::spawn(Command::new(binary).arg("-c").arg(&conf), "mosquitto");

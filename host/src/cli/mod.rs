@@ -143,8 +143,10 @@ enum PluginCommand {
 
 #[derive(Debug, Args)]
 struct HostArgs {
-    /// Use this broker instead of the embedded one: mqtt://[user:pass@]host:port
-    /// (a login can also come from COPPER_MQTT_USERNAME / COPPER_MQTT_PASSWORD).
+    /// Use this broker instead of the embedded one: mqtt://[user:pass@]host:port, or
+    /// mqtts:// for TLS (the broker's certificate authority, if not the system's, in
+    /// the PEM file COPPER_MQTT_CA names); a login can also come from
+    /// COPPER_MQTT_USERNAME / COPPER_MQTT_PASSWORD.
     #[arg(long, env = "COPPER_BROKER", value_name = "URL")]
     broker: Option<String>,
     /// Where the embedded broker listens (run and call: any free loopback port; serve: 127.0.0.1:1883).

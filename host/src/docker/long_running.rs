@@ -1,6 +1,7 @@
 //! `service` mode: one long-running container with its own MQTT client serving its
 //! topics itself, as copper's service containers did. The host starts it with the
-//! broker's address in `MQTT_HOST` / `MQTT_PORT`, waits for its retained
+//! broker's address in `MQTT_HOST` / `MQTT_PORT` (and `MQTT_TLS=1` for a TLS
+//! broker), waits for its retained
 //! `<service>/status` `up` before the run goes on, and stops it at the end.
 
 use super::lambda::{ContainerGuard, container_body};
@@ -55,6 +56,10 @@ pub async fn start(
     if let Some((user, pass)) = &broker.credentials {
         env.push(format!("MQTT_USERNAME={user}"));
         env.push(format!("MQTT_PASSWORD={pass}"));
+    }
+    // A TLS broker: the container brings its own trust (its image or a volume).
+    if broker.tls.is_some() {
+        env.push("MQTT_TLS=1".to_string());
     }
     let binds = vec![
         format!("{}:/fetch", sandbox.fetch_dir().display()),
