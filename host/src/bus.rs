@@ -788,7 +788,12 @@ mod tests {
         assert_eq!(a.port, 8883);
         assert!(a.tls.is_some());
         assert_eq!(a.to_string(), "mqtts://bob:***@broker.example:8883");
-        assert!(BrokerAddress::parse("mqtt://broker.example").unwrap().tls.is_none());
+        assert!(
+            BrokerAddress::parse("mqtt://broker.example")
+                .unwrap()
+                .tls
+                .is_none()
+        );
     }
 
     #[test]
