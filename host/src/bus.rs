@@ -33,18 +33,46 @@ pub struct BrokerAddress {
 /// How the broker's certificate is trusted on a TLS connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tls {
-    /// A PEM file with the certificate of the authority that signed the broker's,
-    /// trusted besides the system's (from `COPPER_MQTT_CA`).
+    /// A PEM file with the certificates of the authorities that may sign the
+    /// broker's, trusted besides the system's (from `COPPER_MQTT_CA`).
     pub ca: Option<std::path::PathBuf>,
+}
+
+impl Tls {
+    /// A TLS connector trusting the system's authorities and every one in `ca`.
+    fn connector(&self) -> Result<native_tls::TlsConnector, BusError> {
+        let mut builder = native_tls::TlsConnector::builder();
+        if let Some(path) = &self.ca {
+            let bad = |why: String| BusError::Ca {
+                path: path.clone(),
+                why,
+            };
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let authorities =
+                native_tls::Certificate::stack_from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+            if authorities.is_empty() {
+                return Err(bad("no PEM certificate in it".into()));
+            }
+            for authority in authorities {
+                builder.add_root_certificate(authority);
+            }
+        }
+        builder.build().map_err(|e| BusError::Tls(e.to_string()))
+    }
 }
 
 impl fmt::Display for BrokerAddress {
     /// Shows the address, never the password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.tls.is_some() { "mqtts" } else { "mqtt" };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         match &self.credentials {
-            Some((user, _)) => write!(f, "{scheme}://{user}:***@{}:{}", self.host, self.port),
-            None => write!(f, "{scheme}://{}:{}", self.host, self.port),
+            Some((user, _)) => write!(f, "{scheme}://{user}:***@{host}:{}", self.port),
+            None => write!(f, "{scheme}://{host}:{}", self.port),
         }
     }
 }
@@ -97,10 +125,9 @@ impl BrokerAddress {
             .port()
             .unwrap_or(if tls.is_some() { 8883 } else { 1883 });
         let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
         };
         let credentials = if !url.username().is_empty() {
             Some((decode(url.username()), decode(url.password().unwrap_or(""))))
@@ -126,11 +153,21 @@ impl BrokerAddress {
 /// Hides the password of a URL given by a user before it is shown anywhere.
 fn redact(text: &str) -> String {
     match url::Url::parse(text) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
             url.to_string()
         }
-        _ => text.to_string(),
+        // Unparsable: whatever stands between the scheme and the last `@` may hold a password.
+        Err(_) => match (text.find("://"), text.rfind('@')) {
+            (Some(start), Some(at)) if at > start + 3 => {
+                let login = &text[start + 3..at];
+                let user = login.split(':').next().unwrap_or_default();
+                format!("{}{user}:***{}", &text[..start + 3], &text[at..])
+            }
+            _ => text.to_string(),
+        },
     }
 }
 
@@ -197,15 +234,17 @@ pub enum BusError {
         /// Why (its causes are in the message, each once).
         error: Box<ConnectionError>,
     },
-    /// The authority's certificate for TLS cannot be read.
-    #[error("cannot read the broker's certificate authority {path} (COPPER_MQTT_CA)")]
+    /// The authorities' certificates for TLS cannot be read.
+    #[error("cannot use the broker's certificate authorities {path} (COPPER_MQTT_CA): {why}")]
     Ca {
         /// The file.
         path: std::path::PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        why: String,
     },
+    /// TLS cannot be set up.
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
     /// The broker did not answer in time.
     #[error("the MQTT broker at {0} did not answer within 10 s")]
     ConnectTimeout(BrokerAddress),
@@ -430,17 +469,9 @@ impl Bus {
             options.set_credentials(user.clone(), pass.clone());
         }
         if let Some(tls) = &address.tls {
-            let config = match &tls.ca {
-                Some(path) => rumqttc::TlsConfiguration::SimpleNative {
-                    ca: std::fs::read(path).map_err(|source| BusError::Ca {
-                        path: path.clone(),
-                        source,
-                    })?,
-                    client_auth: None,
-                },
-                None => rumqttc::TlsConfiguration::Native,
-            };
-            options.set_transport(rumqttc::Transport::tls_with_config(config));
+            options.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::NativeConnector(tls.connector()?),
+            ));
         }
         if let Some(will) = will {
             options.set_last_will(LastWill::new(
@@ -780,6 +811,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("mqtt://") && !err.contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn passwords_stay_hidden_and_intact() {
+        // `+` is itself in a URL's login; `%2B` is the escaped form.
+        let a = BrokerAddress::parse("mqtt://u:a+b%2Bc@h").unwrap();
+        assert_eq!(a.credentials, Some(("u".into(), "a+b+c".into())));
+        for bad in ["mqtt://bob:pa/ss@host", "mqtt://bob:s3cret@host:99999"] {
+            let err = BrokerAddress::parse(bad).unwrap_err().to_string();
+            assert!(!err.contains("pa/ss") && !err.contains("s3cret"), "{err}");
+            assert!(err.contains("bob:***@"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ipv6_hosts_are_shown_as_urls() {
+        let a = BrokerAddress::parse("mqtts://[::1]:8884").unwrap();
+        assert_eq!(a.host, "::1");
+        assert_eq!(a.to_string(), "mqtts://[::1]:8884");
+        assert_eq!(BrokerAddress::parse(&a.to_string()).unwrap().host, "::1");
     }
 
     #[test]
