@@ -115,8 +115,13 @@ async fn a_call_nobody_answers_is_an_error_naming_the_known_actions() {
     let host = library_host(dir.path()).await;
     let fields = copper_wasm::protocol::Object::new();
     let result = within(host.call("nobody/answers", &fields, None)).await;
+    let wildcard = within(host.call("testkit/#", &fields, None)).await;
     let echoed = within(host.call("testkit/echo", &fields, None)).await;
     host.stop().await;
+    assert!(
+        matches!(&wildcard, Err(RequestError::NotAnAction(t)) if t == "testkit/#"),
+        "{wildcard:?}"
+    );
     let Err(RequestError::NotServed { topic, known }) = result else {
         panic!("not refused: {result:?}");
     };

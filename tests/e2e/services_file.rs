@@ -157,19 +157,26 @@ fn an_external_service_that_is_not_up_is_an_error_before_anything_runs() {
         "- action: fetcher/fetch\n  type: local\n  path: .\n  resource: r\n- action: legacy/render\n",
     )
     .unwrap();
-    let out = output(copper(dir.path()).args(["run", "uses-legacy.yaml"]));
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    // Hosting nothing here changes nothing about services served elsewhere.
+    for flags in [&[][..], &["--no-local-services"]] {
+        let out = output(
+            copper(dir.path())
+                .args(["run", "uses-legacy.yaml"])
+                .args(flags),
+        );
+        assert_eq!(out.code, 2, "{flags:?}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("uses-legacy.yaml:5: field `action`")
+                && out
+                    .stderr
+                    .contains("external service `legacy` (./copper.yaml:3)")
+                && out.stderr.contains("not up on the broker"),
+            "{flags:?}: {}",
+            out.stderr
+        );
+    }
     assert!(
-        out.stderr.contains("uses-legacy.yaml:5: field `action`")
-            && out
-                .stderr
-                .contains("external service `legacy` (./copper.yaml:3)")
-            && out.stderr.contains("not up on the broker"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        !dir.path().join(".copper/runs").exists() && !dir.path().join(".copper/fetch/r").exists(),
-        "nothing ran, no run was recorded"
+        !dir.path().join(".copper/runs").exists(),
+        "the check comes before the run's folder"
     );
 }

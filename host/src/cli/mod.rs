@@ -463,10 +463,7 @@ async fn call(
     args: HostArgs,
 ) -> anyhow::Result<u8> {
     if !copper_wasm::protocol::is_action_topic(&topic) {
-        return Err(fail(
-            2,
-            format!("`{topic}` is not an action topic `<service>/<action>`"),
-        ));
+        return Err(fail(2, RequestError::NotAnAction(topic)));
     }
     let fields: Object = match serde_json::from_str(&input) {
         Ok(serde_json::Value::Object(map)) => map,
@@ -511,7 +508,9 @@ async fn call(
             })
         }
         Some(Err(RequestError::Bus(error))) => Err(error.into()),
-        Some(Err(error @ RequestError::NotServed { .. })) => Err(fail(2, error)),
+        Some(Err(error @ (RequestError::NotServed { .. } | RequestError::NotAnAction(_)))) => {
+            Err(fail(2, error))
+        }
         Some(Err(error)) => Err(fail(1, error)),
     }
 }

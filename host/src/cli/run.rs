@@ -123,32 +123,50 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .cloned()
         .collect();
     if args.host.no_local_services {
-        config.services.clear();
+        // Nothing is served here; external services are still checked for being up.
+        config
+            .services
+            .retain(|s| matches!(s.backend, BackendSpec::External));
     }
     let host = match Host::start(config, CancellationToken::new()).await {
         Ok(host) => host,
         Err(error) => return Err(step_error(&workflow, &services, error)),
     };
+    // Every way out stops the host: nothing it started outlives the command.
+    let outcome = run_on(&host, &args, &workflow, &text, resumed, env).await;
+    host.stop().await;
+    outcome
+}
+
+/// The run itself, on a started host.
+async fn run_on(
+    host: &Host,
+    args: &RunArgs,
+    workflow: &Workflow,
+    text: &str,
+    resumed: Option<(String, record::RunState)>,
+    env: BTreeMap<String, String>,
+) -> anyhow::Result<u8> {
+    let cache = &args.host.cache;
     let mut options = RunOptions {
         max_parallel: args.max_parallel.max(1),
         env,
         external: args.external.clone(),
         ..RunOptions::default()
     };
-    let checked = match host.check(&workflow, &options).await {
+    let checked = match host.check(workflow, &options).await {
         Ok(checked) => checked,
         Err(error) => {
-            host.stop().await;
             return Err(match error {
                 RunError::Invalid(error) => fail(2, error),
                 RunError::Bus(error) => error.into(),
             });
         }
     };
-    let secrets = runner::secret_values(&workflow, &options.env);
+    let secrets = runner::secret_values(workflow, &options.env);
     let (mut record, done, run_id) = match &resumed {
         Some((id, state)) => {
-            let (record, _, _) = RunRecord::resume(&cache, id, secrets)?;
+            let (record, _, _) = RunRecord::resume(cache, id, secrets)?;
             (record, state.succeeded(), id.clone())
         }
         None => {
@@ -159,11 +177,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
                 .map(|s| (s.id.clone(), s.action.clone()))
                 .collect();
             let record = RunRecord::create(
-                &cache,
+                cache,
                 &id,
                 &workflow.name,
                 &workflow.source,
-                &text,
+                text,
                 &steps,
                 secrets,
             )
@@ -181,7 +199,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         Style::detect()
     };
-    let mut progress = Progress::new(&workflow, style);
+    let mut progress = Progress::new(workflow, style);
     let outcome = tokio::select! {
         report = host.run_checked(checked, options, |event| {
             if let Err(error) = record.record(event) {
@@ -191,7 +209,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }) => Some(report?),
         () = interrupted() => None,
     };
-    host.stop().await;
     match outcome {
         Some(report) => {
             if !args.json_events {

@@ -560,6 +560,20 @@ impl Host {
             .await
     }
 
+    /// A new client whose connection closes (cleanly) when the guard is dropped.
+    async fn connect_guarded(
+        &self,
+        client_id: &str,
+        will: Option<Will>,
+    ) -> Result<(Bus, tokio_util::sync::DropGuard), BusError> {
+        let token = self.shutdown.child_token();
+        let bus = self
+            .connector
+            .connect(client_id, will, token.clone())
+            .await?;
+        Ok((bus, token.drop_guard()))
+    }
+
     /// Stops serving: running components finish, running containers are killed,
     /// services say `down`, and every container and network of this host is removed.
     pub async fn stop(self) {

@@ -12,6 +12,7 @@ use crate::services_file::BackendSpec;
 use crate::workflow::{Workflow, WorkflowError};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tokio_util::sync::DropGuard;
 
 /// How long services on the broker are given to say they are up.
 const DISCOVERY: Duration = Duration::from_millis(300);
@@ -29,10 +30,13 @@ pub enum RunError {
 
 /// A workflow checked against the services it will meet, ready to run
 /// ([`Host::check`], then [`Host::run_checked`]).
+#[must_use = "a checked workflow runs with Host::run_checked"]
 pub struct Checked<'w> {
     workflow: &'w Workflow,
     schemas: BTreeMap<String, ActionSchemas>,
     bus: Bus,
+    /// Closes the bus if the workflow never runs, or its run is dropped.
+    _connection: DropGuard,
 }
 
 impl Checked<'_> {
@@ -70,12 +74,15 @@ impl Host {
         options: &RunOptions,
     ) -> Result<Checked<'w>, RunError> {
         let id = format!("copper-wasm-runner-{}", uuid::Uuid::new_v4().simple());
-        let bus = self.connect(&id, Some(runner::runner_will())).await?;
+        let (bus, connection) = self
+            .connect_guarded(&id, Some(runner::runner_will()))
+            .await?;
         match self.check_on(&bus, workflow, options).await {
             Ok(schemas) => Ok(Checked {
                 workflow,
                 schemas,
                 bus,
+                _connection: connection,
             }),
             Err(error) => {
                 bus.close().await;
@@ -159,7 +166,8 @@ impl Host {
         Ok(schemas)
     }
 
-    /// Runs a workflow checked by [`Host::check`]; `on_event` sees every event of the run.
+    /// Runs a workflow checked by [`Host::check`] on this host; `on_event` sees every
+    /// event of the run. `options.schemas` are those the check found.
     pub async fn run_checked(
         &self,
         checked: Checked<'_>,
@@ -170,6 +178,7 @@ impl Host {
             workflow,
             schemas,
             bus,
+            _connection,
         } = checked;
         options.schemas = schemas;
         let report = runner::run(workflow, &bus, options, on_event).await;
@@ -257,7 +266,10 @@ impl Host {
         on_progress: impl FnMut(String),
     ) -> Result<Finish, RequestError> {
         let id = format!("copper-wasm-call-{}", uuid::Uuid::new_v4().simple());
-        let bus = self.connect(&id, None).await?;
+        if !protocol::is_action_topic(topic) {
+            return Err(RequestError::NotAnAction(topic.to_string()));
+        }
+        let (bus, _connection) = self.connect_guarded(&id, None).await?;
         let finish = match self.served(&bus, topic).await {
             Ok(()) => {
                 let mut fields = fields.clone();

@@ -43,6 +43,9 @@ pub enum RequestError {
     /// The service said `down` while we waited.
     #[error("service `{0}` went down before answering")]
     ServiceDown(String),
+    /// Not an action topic `<service>/<action>` (no wildcards).
+    #[error("`{0}` is not an action topic `<service>/<action>`")]
+    NotAnAction(String),
     /// No service here or on the broker answers the action.
     #[error("no service answers `{topic}`; known actions: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     NotServed {
