@@ -218,7 +218,11 @@ steps:
         assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
         let mut seen = 0;
         let mut run_events = 0;
-        while let Some(message) = everything.try_recv() {
+        // The broker may still be forwarding the last messages when the command exits:
+        // read until it has been quiet for a second.
+        while let Ok(Some(message)) =
+            tokio::time::timeout(std::time::Duration::from_secs(1), everything.recv()).await
+        {
             seen += 1;
             if message.topic.starts_with("copper/runs/") && message.topic.ends_with("/events") {
                 run_events += 1;
