@@ -1,7 +1,8 @@
 //! The host, wired in one place: the broker (embedded or external), the wasmtime
 //! runtime, the services it hosts and the scheduler serving them.
 //!
-//! [`run`]: what a host is asked to do: check and run a workflow, call one action.
+//! `run.rs`: what a host is asked to do: [`Host::check`] and [`Host::run`] a
+//! workflow, [`Host::call`] one action.
 
 mod run;
 

@@ -8,7 +8,7 @@
 //! `always()`; independent branches go on. Every change is an event: shown,
 //! written to the run's folder, published on `copper/runs/<id>/events`.
 //!
-//! - [`request`]: one request over the bus.
+//! - [`request`](mod@request): one request over the bus.
 //! - [`events`]: what happens in a run; [`record`]: the run's folder.
 //! - [`cache`]: steps reused from an earlier success (incremental runs).
 //! - [`check`]: what is checked before anything runs.
