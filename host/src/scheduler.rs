@@ -11,7 +11,7 @@ use crate::capability::ServiceEvent;
 use crate::component::{ComponentService, Job};
 use crate::docker::lambda::LambdaService;
 use crate::protocol::{self, CORRELATION_FIELD, Object};
-use crate::service::{Failure, FailureKind, ServiceInfo, check_schema};
+use crate::service::{ActionSchemas, Failure, FailureKind, ServiceInfo, check_schema};
 use crate::workflow::{expression, parse_timeout};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -30,17 +30,12 @@ pub enum Backend {
     Container(Box<LambdaService>),
 }
 
-/// An action with its compiled schemas.
-struct Action {
-    input: jsonschema::Validator,
-    output: jsonschema::Validator,
-}
-
 /// A service ready to be served.
 pub struct Service {
     info: ServiceInfo,
     backend: Backend,
-    actions: BTreeMap<String, Action>,
+    /// Its actions' compiled schemas, by topic.
+    actions: BTreeMap<String, Arc<ActionSchemas>>,
     /// Deadline of a request that gives none (else the scheduler's default).
     default_timeout: Option<Duration>,
 }
@@ -63,15 +58,9 @@ impl Service {
             .actions
             .iter()
             .map(|action| {
-                let compile = |schema: &Value| {
-                    jsonschema::validator_for(schema)
-                        .expect("schemas are checked when a service is loaded")
-                };
-                let compiled = Action {
-                    input: compile(&action.input_schema),
-                    output: compile(&action.output_schema),
-                };
-                (info.topic(action), compiled)
+                let compiled = ActionSchemas::compile(action)
+                    .expect("schemas are checked when a service is loaded");
+                (info.topic(action), Arc::new(compiled))
             })
             .collect();
         Self {
@@ -118,6 +107,11 @@ impl Registry {
     /// Every service, by name.
     pub fn services(&self) -> impl Iterator<Item = &ServiceInfo> {
         self.services.values().map(|s| &s.info)
+    }
+
+    /// The compiled schemas of every action served, by topic.
+    pub fn schemas(&self) -> impl Iterator<Item = (&String, &Arc<ActionSchemas>)> {
+        self.services.values().flat_map(|s| s.actions.iter())
     }
 
     /// Every action topic served.

@@ -101,6 +101,25 @@ impl Failure {
     }
 }
 
+/// An action's schemas, compiled: its input is checked before it is sent or handled,
+/// its results after.
+pub struct ActionSchemas {
+    /// The input's.
+    pub input: jsonschema::Validator,
+    /// The results'.
+    pub output: jsonschema::Validator,
+}
+
+impl ActionSchemas {
+    /// Compiles the schemas of `action` (none when one is not a JSON Schema).
+    pub fn compile(action: &ActionInfo) -> Option<Self> {
+        Some(Self {
+            input: jsonschema::validator_for(&action.input_schema).ok()?,
+            output: jsonschema::validator_for(&action.output_schema).ok()?,
+        })
+    }
+}
+
 /// Checks `value` against a compiled schema; the error lists every violation with its field.
 pub fn check_schema(validator: &jsonschema::Validator, value: &Value) -> Result<(), String> {
     if validator.is_valid(value) {

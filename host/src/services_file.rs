@@ -61,6 +61,17 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// What the file says of it (no version: a container's image or another
+    /// program says that); a component describes itself instead.
+    pub fn info(&self) -> crate::service::ServiceInfo {
+        crate::service::ServiceInfo {
+            name: self.name.clone(),
+            version: String::new(),
+            actions: self.actions.clone().unwrap_or_default(),
+            capabilities: Vec::new(),
+        }
+    }
+
     /// The topics of its declared actions.
     pub fn topics(&self) -> Vec<String> {
         self.actions

@@ -398,10 +398,8 @@ async fn services(
                 BackendSpec::External => "(external, on the broker)".to_string(),
             };
             Some(ServiceInfo {
-                name: spec.name.clone(),
                 version,
-                actions: spec.actions.clone().unwrap_or_default(),
-                capabilities: Vec::new(),
+                ..spec.info()
             })
         })
         .collect();

@@ -17,8 +17,9 @@ use crate::docker::{
 };
 use crate::sandbox::Sandbox;
 use crate::scheduler::{self, DuplicateService, Registry, SchedulerConfig, Service, Serving};
-use crate::service::ServiceInfo;
+use crate::service::{ActionSchemas, ServiceInfo};
 use crate::services_file::{BackendSpec, ComponentSource, DockerSpec, Mode, ServiceSpec};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -340,6 +341,27 @@ impl Containers {
     }
 }
 
+/// The schemas of the actions served by `registry`, and of those the services file
+/// declares for services it does not serve (external ones, long-running containers).
+fn known_schemas(
+    registry: &Registry,
+    services: &[ServiceSpec],
+) -> BTreeMap<String, Arc<ActionSchemas>> {
+    let elsewhere: Vec<ServiceInfo> = services
+        .iter()
+        .filter(|s| !matches!(s.backend, BackendSpec::Component(_)))
+        .filter(|s| registry.services().all(|r| r.name != s.name))
+        .map(ServiceSpec::info)
+        .collect();
+    let mut schemas = crate::runner::check::compile_schemas(&elsewhere);
+    schemas.extend(
+        registry
+            .schemas()
+            .map(|(topic, compiled)| (topic.clone(), compiled.clone())),
+    );
+    schemas
+}
+
 fn docker_specs(config: &HostConfig) -> impl Iterator<Item = (&ServiceSpec, &DockerSpec)> {
     config
         .services
@@ -435,6 +457,9 @@ pub struct Host {
     containers: Option<Containers>,
     /// The services file's services (containers and external ones are checked by name).
     services: Vec<ServiceSpec>,
+    /// The schemas of every action known here, compiled once: those served here and
+    /// those the services file declares for services served elsewhere.
+    schemas: BTreeMap<String, Arc<ActionSchemas>>,
     /// Whether the broker is another's (other hosts may serve actions).
     remote: bool,
     /// Where `/fetch`, `/web` and the step cache live.
@@ -450,6 +475,7 @@ impl Host {
         let mut registry = load_registry(&config).await?;
         let containers = add_lambdas(&config, &mut registry).await?;
         let registry = Arc::new(registry);
+        let schemas = known_schemas(&registry, &config.services);
         let started = async {
             let connector = match &config.broker {
                 BrokerChoice::Embedded(addr) => {
@@ -483,6 +509,7 @@ impl Host {
             shutdown,
             containers,
             services: config.services.clone(),
+            schemas,
             remote: matches!(config.broker, BrokerChoice::External(_)),
             cache: config.cache.clone(),
         };

@@ -5,12 +5,10 @@ use super::Host;
 use crate::bus::{Bus, BusError};
 use crate::protocol::{self, Finish, Object};
 use crate::runner::cache::StepCache;
-use crate::runner::check::{check_inputs, compile_schemas, step_problem};
-use crate::runner::{self, ActionSchemas, RequestError, RunOptions, RunReport, Stamped};
-use crate::service::ServiceInfo;
+use crate::runner::check::{check_inputs, step_problem};
+use crate::runner::{self, RequestError, RunOptions, RunReport, Stamped};
 use crate::services_file::BackendSpec;
 use crate::workflow::{Workflow, WorkflowError};
-use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::DropGuard;
 
@@ -33,17 +31,9 @@ pub enum RunError {
 #[must_use = "a checked workflow runs with Host::run_checked"]
 pub struct Checked<'w> {
     workflow: &'w Workflow,
-    schemas: BTreeMap<String, ActionSchemas>,
     bus: Bus,
     /// Closes the bus if the workflow never runs, or its run is dropped.
     _connection: DropGuard,
-}
-
-impl Checked<'_> {
-    /// The actions' schemas found, by topic.
-    pub fn schemas(&self) -> &BTreeMap<String, ActionSchemas> {
-        &self.schemas
-    }
 }
 
 impl Host {
@@ -78,9 +68,8 @@ impl Host {
             .connect_guarded(&id, Some(runner::runner_will()))
             .await?;
         match self.check_on(&bus, workflow, options).await {
-            Ok(schemas) => Ok(Checked {
+            Ok(()) => Ok(Checked {
                 workflow,
-                schemas,
                 bus,
                 _connection: connection,
             }),
@@ -96,24 +85,13 @@ impl Host {
         bus: &Bus,
         workflow: &Workflow,
         options: &RunOptions,
-    ) -> Result<BTreeMap<String, ActionSchemas>, RunError> {
+    ) -> Result<(), RunError> {
         let used: Vec<&str> = workflow.steps.iter().map(|s| s.service()).collect();
         // Actions hosted here, those of the services file's containers, then those of
         // services up on the broker: ours describe their actions; copper's only say
         // `up`, so any action of theirs is taken (as with `options.external`).
         let mut known = self.registry.topics();
         let local: Vec<&str> = self.registry.services().map(|s| s.name.as_str()).collect();
-        let declared: Vec<ServiceInfo> = self
-            .services
-            .iter()
-            .filter(|s| !matches!(s.backend, BackendSpec::Component(_)))
-            .map(|s| ServiceInfo {
-                name: s.name.clone(),
-                version: String::new(),
-                actions: s.actions.clone().unwrap_or_default(),
-                capabilities: Vec::new(),
-            })
-            .collect();
         for spec in &self.services {
             if matches!(&spec.backend, BackendSpec::Docker(_)) {
                 known.extend(spec.topics());
@@ -161,13 +139,12 @@ impl Host {
         known.sort();
         known.dedup();
         workflow.check_actions(&known, &open)?;
-        let schemas = compile_schemas(self.registry.services().chain(&declared));
-        check_inputs(workflow, &options.env, &schemas)?;
-        Ok(schemas)
+        check_inputs(workflow, &options.env, &self.schemas)?;
+        Ok(())
     }
 
     /// Runs a workflow checked by [`Host::check`] on this host; `on_event` sees every
-    /// event of the run. `options.schemas` are those the check found.
+    /// event of the run. `options.schemas` are those of the actions known here.
     pub async fn run_checked(
         &self,
         checked: Checked<'_>,
@@ -176,11 +153,10 @@ impl Host {
     ) -> Result<RunReport, RunError> {
         let Checked {
             workflow,
-            schemas,
             bus,
             _connection,
         } = checked;
-        options.schemas = schemas;
+        options.schemas = self.schemas.clone();
         let report = runner::run(workflow, &bus, options, on_event).await;
         bus.close().await;
         Ok(report?)

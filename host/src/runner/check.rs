@@ -10,19 +10,17 @@ use crate::workflow::expression::{self, Scope};
 use crate::workflow::{Step, Workflow, WorkflowError};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The schemas of the actions of `services`, by topic (those that compile).
 pub fn compile_schemas<'a>(
     services: impl IntoIterator<Item = &'a ServiceInfo>,
-) -> BTreeMap<String, ActionSchemas> {
+) -> BTreeMap<String, Arc<ActionSchemas>> {
     let mut schemas = BTreeMap::new();
     for service in services {
         for action in &service.actions {
-            if let (Ok(input), Ok(output)) = (
-                jsonschema::validator_for(&action.input_schema),
-                jsonschema::validator_for(&action.output_schema),
-            ) {
-                schemas.insert(service.topic(action), ActionSchemas { input, output });
+            if let Some(compiled) = ActionSchemas::compile(action) {
+                schemas.insert(service.topic(action), Arc::new(compiled));
             }
         }
     }
@@ -50,7 +48,7 @@ pub fn step_problem(
 pub fn check_inputs(
     workflow: &Workflow,
     env: &BTreeMap<String, String>,
-    schemas: &BTreeMap<String, ActionSchemas>,
+    schemas: &BTreeMap<String, Arc<ActionSchemas>>,
 ) -> Result<(), WorkflowError> {
     struct Dry<'a> {
         env: BTreeMap<String, String>,

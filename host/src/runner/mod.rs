@@ -26,6 +26,7 @@ pub use request::{
 
 use crate::bus::{Bus, BusError};
 use crate::protocol::{Object, Status};
+pub use crate::service::ActionSchemas;
 use crate::service::check_schema;
 use crate::workflow::expression::{self, ConditionScope, Scope, StepView, mask, mask_value};
 use crate::workflow::graph::Graph;
@@ -36,14 +37,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-/// An action's schemas, to check a step's input before it is sent and its results after.
-pub struct ActionSchemas {
-    /// The input's.
-    pub input: jsonschema::Validator,
-    /// The results'.
-    pub output: jsonschema::Validator,
-}
 
 /// How a run goes.
 ///
@@ -65,7 +58,7 @@ pub struct RunOptions {
     /// The environment the workflow sees (the process's, then a `.env` file).
     pub env: BTreeMap<String, String>,
     /// Schemas of the actions, by topic (those known); [`crate::Host::run`] fills them.
-    pub schemas: BTreeMap<String, ActionSchemas>,
+    pub schemas: BTreeMap<String, std::sync::Arc<ActionSchemas>>,
     /// Services served by others that need not say what they answer (copper's, which
     /// only say `up`): any action of theirs is taken.
     pub external: Vec<String>,
@@ -452,7 +445,7 @@ pub async fn run(
                                 if let Some(kept) = kept {
                                     ended(step, StepStatus::Cached, None, kept, 0, Duration::ZERO)
                                 } else {
-                                    let schemas = options.schemas.get(&step.action);
+                                    let schemas = options.schemas.get(&step.action).map(|s| &**s);
                                     running.push(attempts(
                                         bus,
                                         step,
