@@ -81,7 +81,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let cache = args.host.cache.clone();
     let (workflow, text, resumed) = match (&args.resume, &args.workflow) {
         (Some(id), _) => {
-            let (state, _) = record::show(&cache, id).map_err(|e| {
+            let state = record::state(&cache, id).map_err(|e| {
                 fail(
                     2,
                     format!(
@@ -97,8 +97,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             (workflow, text, Some((id.clone(), state)))
         }
         (None, Some(path)) => {
-            let workflow = Workflow::load(path).map_err(|e| fail(2, e))?;
-            let text = std::fs::read_to_string(path)?;
+            let (workflow, text) = Workflow::read(path).map_err(|e| fail(2, e))?;
             (workflow, text, None)
         }
         (None, None) => return Err(fail(2, "give a workflow file, or --resume RUN")),
@@ -164,10 +163,11 @@ async fn run_on(
         }
     };
     let secrets = runner::secret_values(workflow, &options.env);
-    let (mut record, done, run_id) = match &resumed {
+    let (mut record, done, run_id) = match resumed {
         Some((id, state)) => {
-            let (record, _, _) = RunRecord::resume(cache, id, secrets)?;
-            (record, state.succeeded(), id.clone())
+            let done = state.succeeded();
+            let record = RunRecord::resume(cache, &id, state, secrets)?;
+            (record, done, id)
         }
         None => {
             let id = record::new_run_id();

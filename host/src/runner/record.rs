@@ -138,21 +138,16 @@ impl RunRecord {
         Ok(record)
     }
 
-    /// Opens the folder of run `id` to go on with it; returns it, its state and the
-    /// workflow as it was run.
+    /// Opens the folder of run `id` to go on with it from `state` (see [`state`]).
     pub fn resume(
         cache: &Path,
         id: &str,
+        mut state: RunState,
         secrets: Vec<String>,
-    ) -> std::io::Result<(Self, RunState, String)> {
-        let dir = runs_dir(cache).join(id);
-        let state = read_state(&dir)?;
-        let text = std::fs::read_to_string(dir.join("workflow.yaml"))?;
-        let mut resumed = state.clone();
-        resumed.status = "running".into();
-        resumed.finished = None;
-        let record = Self::open_with(dir, resumed, secrets)?;
-        Ok((record, state, text))
+    ) -> std::io::Result<Self> {
+        state.status = "running".into();
+        state.finished = None;
+        Self::open_with(runs_dir(cache).join(id), state, secrets)
     }
 
     fn open_with(dir: PathBuf, state: RunState, secrets: Vec<String>) -> std::io::Result<Self> {
@@ -322,11 +317,15 @@ pub fn list(cache: &Path) -> Vec<RunState> {
     runs
 }
 
+/// One run's state, as its folder holds it.
+pub fn state(cache: &Path, id: &str) -> std::io::Result<RunState> {
+    read_state(&runs_dir(cache).join(id))
+}
+
 /// One run's state and its history of events.
 pub fn show(cache: &Path, id: &str) -> std::io::Result<(RunState, Vec<Stamped>)> {
-    let dir = runs_dir(cache).join(id);
-    let state = read_state(&dir)?;
-    let history = std::fs::read_to_string(dir.join("events.jsonl"))?
+    let state = state(cache, id)?;
+    let history = std::fs::read_to_string(runs_dir(cache).join(id).join("events.jsonl"))?
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect();

@@ -217,6 +217,11 @@ struct Named {
 impl Workflow {
     /// Reads and checks a workflow file.
     pub fn load(path: &Path) -> Result<Workflow, WorkflowError> {
+        Self::read(path).map(|(workflow, _)| workflow)
+    }
+
+    /// Reads and checks the workflow in `path`, and gives its text too (a run keeps it).
+    pub fn read(path: &Path) -> Result<(Workflow, String), WorkflowError> {
         let text = std::fs::read_to_string(path).map_err(|e| WorkflowError {
             file: path.to_path_buf(),
             line: None,
@@ -224,7 +229,7 @@ impl Workflow {
             field: None,
             message: format!("cannot read the workflow: {e}"),
         })?;
-        Self::parse(&text, path)
+        Ok((Self::parse(&text, path)?, text))
     }
 
     /// Reads and checks a workflow given as text; `source` names it in errors.
