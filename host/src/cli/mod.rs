@@ -409,22 +409,33 @@ async fn services(
         return Ok(0);
     }
     for service in services {
-        let caps = if service.capabilities.is_empty() {
-            "none".to_string()
-        } else {
-            service.capabilities.join(", ")
-        };
         println!(
-            "{} {} (capabilities: {caps})",
-            service.name, service.version
+            "{} {} (capabilities: {})",
+            service.name,
+            service.version,
+            capabilities(service)
         );
-        for action in &service.actions {
-            println!("  {}  {}", service.topic(action), action.doc);
-            println!("      input:  {}", schema_fields(&action.input_schema));
-            println!("      output: {}", schema_fields(&action.output_schema));
-        }
+        print_actions(service);
     }
     Ok(0)
+}
+
+/// `git, workspace`, or `none`.
+fn capabilities(service: &ServiceInfo) -> String {
+    if service.capabilities.is_empty() {
+        "none".to_string()
+    } else {
+        service.capabilities.join(", ")
+    }
+}
+
+/// A service's actions, each with its doc and the fields of its schemas.
+fn print_actions(service: &ServiceInfo) {
+    for action in &service.actions {
+        println!("  {}  {}", service.topic(action), action.doc);
+        println!("      input:  {}", schema_fields(&action.input_schema));
+        println!("      output: {}", schema_fields(&action.output_schema));
+    }
 }
 
 /// `resource*, path*, out`: a schema's properties, required ones starred.

@@ -85,25 +85,8 @@ pub async fn check(file: &Path) -> anyhow::Result<u8> {
         info.name,
         info.version
     );
-    println!(
-        "  capabilities: {}",
-        if info.capabilities.is_empty() {
-            "none".to_string()
-        } else {
-            info.capabilities.join(", ")
-        }
-    );
-    for action in &info.actions {
-        println!("  {}  {}", info.topic(action), action.doc);
-        println!(
-            "      input:  {}",
-            super::schema_fields(&action.input_schema)
-        );
-        println!(
-            "      output: {}",
-            super::schema_fields(&action.output_schema)
-        );
-    }
+    println!("  capabilities: {}", super::capabilities(info));
+    super::print_actions(info);
     println!(
         "ok: exports copper:service/service, imports only what it declares, and its schemas are valid JSON Schemas"
     );
