@@ -195,11 +195,7 @@ impl Runtime {
         digest.update(bytes);
         digest.update(engine_hash.finish().to_le_bytes());
         digest.update(env!("CARGO_PKG_VERSION"));
-        let key: String = digest
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let key = format!("{:x}", digest.finalize());
         let dir = self.compiled.clone();
         let path = dir.join(format!("{key}.cwasm"));
         if path.exists() {

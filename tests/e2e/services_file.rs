@@ -2,7 +2,7 @@
 //! on loopback), a download that does not match its pin, a misnamed component.
 
 use crate::support::*;
-use sha2::{Digest, Sha256};
+use copper_wasm::component_url::sha256_hex;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
@@ -29,13 +29,6 @@ fn serve_over_http(bytes: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic:
     (url, served)
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn a_component_from_a_url_pinned_by_sha256_is_downloaded_once_and_served() {
     let bytes = std::fs::read(copper_wasm::builtin::TESTKIT_PATH).unwrap();
@@ -46,7 +39,7 @@ fn a_component_from_a_url_pinned_by_sha256_is_downloaded_once_and_served() {
         dir.path().join("copper.yaml"),
         format!(
             "services:\n  testkit:\n    component:\n      url: {url}\n      sha256: {}\n",
-            sha256(&bytes)
+            sha256_hex(&bytes)
         ),
     )
     .unwrap();
@@ -88,7 +81,7 @@ fn a_download_that_does_not_match_its_pin_is_refused() {
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("w.yaml:1"), "{}", out.stderr);
     assert!(out.stderr.contains("refused"), "{}", out.stderr);
-    assert!(out.stderr.contains(&sha256(&bytes)), "{}", out.stderr);
+    assert!(out.stderr.contains(&sha256_hex(&bytes)), "{}", out.stderr);
     assert!(out.stderr.contains(&wrong), "{}", out.stderr);
 }
 

@@ -172,11 +172,7 @@ fn pack(context: &Path) -> std::io::Result<(String, Vec<u8>)> {
         digest.update(&bytes);
         tar.append_path_with_name(&path, relative)?;
     }
-    let hash = digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = format!("{:x}", digest.finalize());
     Ok((hash, tar.into_inner()?))
 }
 

@@ -57,7 +57,7 @@ impl StepCache {
         // serde_json's maps are sorted: the same input gives the same text.
         digest.update(input.to_string().as_bytes());
         digest.update(self.hash_paths(&files).as_bytes());
-        Some(hex(&digest.finalize()))
+        Some(format!("{:x}", digest.finalize()))
     }
 
     /// The results recorded under `key`, if the files they name are unchanged.
@@ -104,7 +104,7 @@ impl StepCache {
                 None => digest.update(b"outside"),
             }
         }
-        hex(&digest.finalize())
+        format!("{:x}", digest.finalize())
     }
 
     /// `/fetch/x` -> `<cache>/fetch/x`, never outside it.
@@ -165,8 +165,4 @@ fn hash_tree(root: &Path, path: &Path, digest: &mut Sha256) {
     } else {
         digest.update(b"\0other");
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
