@@ -181,12 +181,16 @@ fn layered(
     secrets: &[String],
 ) -> Result<BTreeMap<String, String>, String> {
     let mut env = base.clone();
+    if extra.is_empty() {
+        return Ok(env);
+    }
+    let no_outputs = BTreeMap::new();
+    let scope = StepScope {
+        env: base.clone(),
+        outputs: &no_outputs,
+        secrets,
+    };
     for (key, value) in extra {
-        let scope = StepScope {
-            env: base.clone(),
-            outputs: &BTreeMap::new(),
-            secrets,
-        };
         let resolved = expression::resolve(&Value::String(value.clone()), &scope)
             .map_err(|why| format!("env `{key}`: {why}"))?;
         env.insert(

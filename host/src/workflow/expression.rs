@@ -38,7 +38,8 @@ enum Piece {
     Reference(Reference),
 }
 
-fn is_name(text: &str) -> bool {
+/// A name usable in a reference: a step id, an output field, a variable.
+pub(crate) fn is_name(text: &str) -> bool {
     !text.is_empty()
         && text
             .chars()

@@ -27,13 +27,6 @@ impl Graph {
         &self.needs[index]
     }
 
-    /// The steps that need step `index`.
-    pub fn dependents(&self, index: usize) -> Vec<usize> {
-        (0..self.needs.len())
-            .filter(|&i| self.needs[i].contains(&index))
-            .collect()
-    }
-
     /// Every step that must end before step `index` (its needs, theirs, …).
     pub fn ancestors(&self, index: usize) -> BTreeSet<usize> {
         let mut found = BTreeSet::new();

@@ -23,19 +23,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Fields of a step that steer the run and are not sent to the service.
-pub const CONTROL_FIELDS: [&str; 9] = [
-    "id",
-    "needs",
-    "dependencies",
-    "if",
-    "retry",
-    "continue_on_error",
-    "env",
-    "only_in_env",
-    "exclude_in_env",
-];
-
 /// How often a failed step is tried again, and how long to wait in between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
@@ -354,7 +341,7 @@ impl Workflow {
             };
             let id = match entry.remove("id") {
                 None => format!("step{number}"),
-                Some(Value::String(id)) if expression_name(&id) => id,
+                Some(Value::String(id)) if expression::is_name(&id) => id,
                 Some(other) => {
                     return Err(control(
                         "id",
@@ -617,14 +604,6 @@ impl Workflow {
 /// so that `y`, `no` or `on` stay the texts they look like (an id, a country code).
 pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! { strict_booleans: true }
-}
-
-/// A name usable as a step id.
-fn expression_name(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// One word or a list of words.
