@@ -28,7 +28,7 @@ use crate::bus::{Bus, BusError};
 use crate::protocol::{Object, Status};
 pub use crate::service::ActionSchemas;
 use crate::service::check_schema;
-use crate::workflow::expression::{self, ConditionScope, Scope, StepView, mask, mask_value};
+use crate::workflow::expression::{self, ConditionScope, Scope, StepView, mask_value};
 use crate::workflow::graph::Graph;
 use crate::workflow::{Step, Workflow};
 use futures_util::StreamExt;
@@ -365,15 +365,19 @@ pub async fn run(
     let began = Instant::now();
     let secrets = secret_values(workflow, &options.env);
     let events_topic = format!("copper/runs/{}/events", options.run_id);
+    // Every event is masked here, once, whatever it carries.
     let mut emit = async |event: RunEvent| {
-        let mut stamped = Stamped::now(event);
-        if !secrets.is_empty() {
+        let stamped = Stamped::now(event);
+        let (stamped, text) = if secrets.is_empty() {
+            let text = serde_json::to_string(&stamped).expect("events serialize");
+            (stamped, text)
+        } else {
             let mut value = serde_json::to_value(&stamped).expect("events serialize");
             mask_value(&mut value, &secrets);
-            stamped = serde_json::from_value(value).expect("a masked event");
-        }
+            let text = value.to_string();
+            (serde_json::from_value(value).expect("a masked event"), text)
+        };
         on_event(&stamped);
-        let text = serde_json::to_string(&stamped).expect("events serialize");
         if let Err(error) = bus.publish(&events_topic, text, false).await {
             tracing::warn!(%error, "cannot publish a run event");
         }
@@ -500,7 +504,7 @@ pub async fn run(
                     ),
                 };
                 if report.status != StepStatus::Skipped {
-                    emit(finished_event(&report, &secrets)).await;
+                    emit(finished_event(&report)).await;
                 }
                 record_end(&mut outputs, &mut views, &report);
                 reports[index] = Some(report);
@@ -518,12 +522,12 @@ pub async fn run(
         tokio::select! {
             biased;
             Some((index, note)) = notes.recv() => {
-                emit(note_event(&steps[index], note, &secrets)).await;
+                emit(note_event(&steps[index], note)).await;
             }
             Some(end) = running.next() => {
                 // What the step said before it ended comes first.
                 while let Ok((index, note)) = notes.try_recv() {
-                    emit(note_event(&steps[index], note, &secrets)).await;
+                    emit(note_event(&steps[index], note)).await;
                 }
                 let step = &steps[end.index];
                 let duration = end.started.elapsed();
@@ -540,13 +544,13 @@ pub async fn run(
                         report
                     }
                 };
-                emit(finished_event(&report, &secrets)).await;
+                emit(finished_event(&report)).await;
                 record_end(&mut outputs, &mut views, &report);
                 reports[end.index] = Some(report);
             }
             () = timer => {
                 while let Ok((index, note)) = notes.try_recv() {
-                    emit(note_event(&steps[index], note, &secrets)).await;
+                    emit(note_event(&steps[index], note)).await;
                 }
                 let limit = humantime::format_duration(workflow.timeout.unwrap_or_default());
                 drop(std::mem::take(&mut running));
@@ -562,7 +566,7 @@ pub async fn run(
                         ended(step, StepStatus::Skipped, Some(reason), Object::new(), 0, Duration::ZERO)
                     };
                     if report.status == StepStatus::Failed {
-                        emit(finished_event(&report, &secrets)).await;
+                        emit(finished_event(&report)).await;
                     }
                     reports[index] = Some(report);
                 }
@@ -601,7 +605,7 @@ pub async fn run(
 }
 
 /// The event for what a running step said.
-fn note_event(step: &Step, note: Note, secrets: &[String]) -> RunEvent {
+fn note_event(step: &Step, note: Note) -> RunEvent {
     match note {
         Note::Started(attempt) => RunEvent::StepStarted {
             step: step.id.clone(),
@@ -620,7 +624,7 @@ fn note_event(step: &Step, note: Note, secrets: &[String]) -> RunEvent {
             step: step.id.clone(),
             attempt,
             delay_ms: delay.as_millis() as u64,
-            error: mask(&error, secrets),
+            error,
         },
     }
 }
@@ -713,18 +717,13 @@ fn ended(
     }
 }
 
-fn finished_event(report: &StepReport, secrets: &[String]) -> RunEvent {
-    let mut outputs = Value::Object(report.outputs.clone());
-    mask_value(&mut outputs, secrets);
+fn finished_event(report: &StepReport) -> RunEvent {
     RunEvent::StepFinished {
         step: report.id.clone(),
         status: report.status,
         duration_ms: report.duration.as_millis() as u64,
-        outputs: match outputs {
-            Value::Object(map) => map,
-            _ => Object::new(),
-        },
-        error: report.error.as_ref().map(|e| mask(e, secrets)),
+        outputs: report.outputs.clone(),
+        error: report.error.clone(),
         attempts: report.attempts,
     }
 }
