@@ -6,7 +6,6 @@ use copper_wasm::Host;
 use copper_wasm::environment::Environment;
 use copper_wasm::host::{HostError, RunError};
 use copper_wasm::progress::{Progress, Style};
-use copper_wasm::runner::check::step_problem;
 use copper_wasm::runner::record::{self, RunRecord};
 use copper_wasm::runner::{self, RunOptions};
 use copper_wasm::services_file::{BackendSpec, ServicesFile};
@@ -53,8 +52,7 @@ fn step_error(workflow: &Workflow, services: &ServicesFile, error: HostError) ->
     let problem = format!("{error:#}");
     fail(
         2,
-        step_problem(
-            workflow,
+        workflow.problem(
             step,
             "action",
             format!(

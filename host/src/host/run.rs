@@ -5,7 +5,7 @@ use super::Host;
 use crate::bus::{Bus, BusError};
 use crate::protocol::{self, Finish, Object};
 use crate::runner::cache::StepCache;
-use crate::runner::check::{check_inputs, step_problem};
+use crate::runner::check::check_inputs;
 use crate::runner::{self, RequestError, RunOptions, RunReport, Stamped};
 use crate::services_file::BackendSpec;
 use crate::workflow::{Workflow, WorkflowError};
@@ -132,7 +132,7 @@ impl Host {
                     spec.file.display(),
                     spec.line
                 );
-                return Err(step_problem(workflow, step, "action", message).into());
+                return Err(workflow.problem(step, "action", message).into());
             }
             known.extend(spec.topics());
         }

@@ -7,7 +7,7 @@
 use super::ActionSchemas;
 use crate::service::{ServiceInfo, check_schema};
 use crate::workflow::expression::{self, Scope};
-use crate::workflow::{Step, Workflow, WorkflowError};
+use crate::workflow::{Workflow, WorkflowError};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,22 +25,6 @@ pub fn compile_schemas<'a>(
         }
     }
     schemas
-}
-
-/// An error at `field` of `step` of `workflow`.
-pub fn step_problem(
-    workflow: &Workflow,
-    step: &Step,
-    field: &str,
-    message: impl Into<String>,
-) -> WorkflowError {
-    WorkflowError {
-        file: workflow.source.clone(),
-        line: Some(step.line_of(field)),
-        column: None,
-        field: Some(field.to_string()),
-        message: message.into(),
-    }
 }
 
 /// Checks every step's input: each `${VAR}` is set (in `env` or the workflow's and
@@ -76,16 +60,14 @@ pub fn check_inputs(
         };
         let mut plain = true;
         for (field, value) in &step.entry {
-            expression::resolve(value, &dry)
-                .map_err(|why| step_problem(workflow, step, field, why))?;
+            expression::resolve(value, &dry).map_err(|why| workflow.problem(step, field, why))?;
             plain &= !value.to_string().contains('$');
         }
         if let Some(schemas) = schemas.get(&step.action)
             && plain
         {
             check_schema(&schemas.input, &Value::Object(step.entry.clone())).map_err(|why| {
-                step_problem(
-                    workflow,
+                workflow.problem(
                     step,
                     "action",
                     format!(

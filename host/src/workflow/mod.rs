@@ -561,6 +561,17 @@ impl Workflow {
         Ok(())
     }
 
+    /// An error at `field` of `step` (its line, the field's name).
+    pub fn problem(&self, step: &Step, field: &str, message: impl Into<String>) -> WorkflowError {
+        WorkflowError {
+            file: self.source.clone(),
+            line: Some(step.line_of(field)),
+            column: None,
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
     /// Checks that some service answers every action: `known` lists the actions
     /// known to be served, `open_services` the services taken to answer any action
     /// (copper's services announce only that they are `up`).
@@ -579,12 +590,10 @@ impl Workflow {
                     .iter()
                     .map(|s| format!("{s}/* (up on the broker)")),
             );
-            return Err(WorkflowError {
-                file: self.source.clone(),
-                line: step.field_lines.get("action").copied().or(Some(step.line)),
-                column: None,
-                field: Some("action".to_string()),
-                message: format!(
+            return Err(self.problem(
+                step,
+                "action",
+                format!(
                     "step {} asks for `{}`, which no service answers; known actions: {}",
                     step.number,
                     step.action,
@@ -594,7 +603,7 @@ impl Workflow {
                         listed.join(", ")
                     }
                 ),
-            });
+            ));
         }
         Ok(())
     }
