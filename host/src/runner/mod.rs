@@ -158,13 +158,14 @@ struct Ended {
 /// The environment of one step: the run's, the workflow's `env`, the step's `env`.
 struct StepScope<'a> {
     env: BTreeMap<String, String>,
-    outputs: &'a BTreeMap<String, Object>,
+    /// Ended steps (only a success has results).
+    steps: &'a BTreeMap<String, StepView>,
     secrets: &'a [String],
 }
 
 impl Scope for StepScope<'_> {
     fn output(&self, step: &str, field: &str) -> Option<Value> {
-        self.outputs.get(step)?.get(field).cloned()
+        self.steps.get(step)?.outputs.get(field).cloned()
     }
     fn env(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
@@ -184,10 +185,10 @@ fn layered(
     if extra.is_empty() {
         return Ok(env);
     }
-    let no_outputs = BTreeMap::new();
+    let no_steps = BTreeMap::new();
     let scope = StepScope {
         env: base.clone(),
-        outputs: &no_outputs,
+        steps: &no_steps,
         secrets,
     };
     for (key, value) in extra {
@@ -399,7 +400,6 @@ pub async fn run(
     let deadline = workflow.timeout.map(|t| Instant::now() + t);
     let pending = Pending::default();
     let mut reports: Vec<Option<StepReport>> = vec![None; steps.len()];
-    let mut outputs: BTreeMap<String, Object> = BTreeMap::new();
     let mut views: BTreeMap<String, StepView> = BTreeMap::new();
     let mut started = vec![false; steps.len()];
     let mut running = FuturesUnordered::new();
@@ -440,7 +440,7 @@ pub async fn run(
                     Decision::Run(env) => {
                         let scope = StepScope {
                             env,
-                            outputs: &outputs,
+                            steps: &views,
                             secrets: &workflow.secrets,
                         };
                         match step_input(step, &scope, deadline) {
@@ -506,7 +506,7 @@ pub async fn run(
                 if report.status != StepStatus::Skipped {
                     emit(finished_event(&report)).await;
                 }
-                record_end(&mut outputs, &mut views, &report);
+                record_end(&mut views, &report);
                 reports[index] = Some(report);
             }
         }
@@ -545,7 +545,7 @@ pub async fn run(
                     }
                 };
                 emit(finished_event(&report)).await;
-                record_end(&mut outputs, &mut views, &report);
+                record_end(&mut views, &report);
                 reports[end.index] = Some(report);
             }
             () = timer => {
@@ -728,19 +728,18 @@ fn finished_event(report: &StepReport) -> RunEvent {
     }
 }
 
-fn record_end(
-    outputs: &mut BTreeMap<String, Object>,
-    views: &mut BTreeMap<String, StepView>,
-    report: &StepReport,
-) {
-    if report.status.succeeded() {
-        outputs.insert(report.id.clone(), report.outputs.clone());
-    }
+/// Keeps what an ended step shows to the steps after it: references and conditions.
+fn record_end(views: &mut BTreeMap<String, StepView>, report: &StepReport) {
     views.insert(
         report.id.clone(),
         StepView {
             status: report.status.as_str().to_string(),
-            outputs: report.outputs.clone(),
+            // Only a success has results others may reference.
+            outputs: if report.status.succeeded() {
+                report.outputs.clone()
+            } else {
+                Object::new()
+            },
         },
     );
 }
