@@ -21,8 +21,8 @@ pub struct StepCache {
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Entry {
-    outputs: Object,
+struct Entry<'a> {
+    outputs: std::borrow::Cow<'a, Object>,
     /// Hash of the files the results name, when recorded.
     files: String,
 }
@@ -44,8 +44,7 @@ impl StepCache {
     /// The step's key, when it can be reused at all (a service hosted here, input files named).
     pub fn key(&self, step: &Step, input: &Object) -> Option<String> {
         let version = self.versions.get(step.service())?;
-        let input = Value::Object(input.clone());
-        let files = paths(&input);
+        let files = paths(input);
         if files.is_empty() {
             return None;
         }
@@ -55,7 +54,11 @@ impl StepCache {
         digest.update(version.as_bytes());
         digest.update([0]);
         // serde_json's maps are sorted: the same input gives the same text.
-        digest.update(input.to_string().as_bytes());
+        digest.update(
+            serde_json::to_string(input)
+                .expect("JSON serializes")
+                .as_bytes(),
+        );
         digest.update(self.hash_paths(&files).as_bytes());
         Some(format!("{:x}", digest.finalize()))
     }
@@ -64,15 +67,15 @@ impl StepCache {
     pub fn lookup(&self, key: &str) -> Option<Object> {
         let text = std::fs::read_to_string(self.entry_path(key)).ok()?;
         let entry: Entry = serde_json::from_str(&text).ok()?;
-        let named = paths(&Value::Object(entry.outputs.clone()));
-        (self.hash_paths(&named) == entry.files).then_some(entry.outputs)
+        let named = paths(&entry.outputs);
+        (self.hash_paths(&named) == entry.files).then(|| entry.outputs.into_owned())
     }
 
     /// Records a success.
     pub fn store(&self, key: &str, outputs: &Object) {
-        let named = paths(&Value::Object(outputs.clone()));
+        let named = paths(outputs);
         let entry = Entry {
-            outputs: outputs.clone(),
+            outputs: std::borrow::Cow::Borrowed(outputs),
             files: self.hash_paths(&named),
         };
         let path = self.entry_path(key);
@@ -115,10 +118,10 @@ impl StepCache {
     }
 }
 
-/// The `/fetch/…` and `/web/…` paths among the strings of `value`, sorted.
-fn paths(value: &Value) -> Vec<String> {
+/// The `/fetch/…` and `/web/…` paths among the strings of `object`, sorted.
+fn paths(object: &Object) -> Vec<String> {
     let mut found = Vec::new();
-    collect_paths(value, &mut found);
+    object.values().for_each(|v| collect_paths(v, &mut found));
     found.sort();
     found.dedup();
     found
