@@ -306,7 +306,7 @@ async fn one_try(
             ))
         })?;
     }
-    let published = Value::Object(input.clone()).to_string();
+    let published = serde_json::to_string(input).expect("JSON serializes");
     bus.publish("runner/start", published, false)
         .await
         .map_err(|e| Try::Failed(e.to_string()))?;
@@ -337,12 +337,11 @@ async fn one_try(
         Err(error) => Err(error.to_string()),
     };
     let entry = match &outcome {
-        Ok(entry) if !entry.is_empty() => entry.clone(),
-        _ => input.clone(),
+        Ok(entry) if !entry.is_empty() => entry,
+        _ => input,
     };
-    let _ = bus
-        .publish("runner/finish", Value::Object(entry).to_string(), false)
-        .await;
+    let finished = serde_json::to_string(entry).expect("JSON serializes");
+    let _ = bus.publish("runner/finish", finished, false).await;
     let outputs = outcome.map_err(Try::Failed)?;
     if let Some(schemas) = schemas {
         check_schema(&schemas.output, &Value::Object(outputs.clone())).map_err(|why| {
