@@ -5,7 +5,8 @@
 
 use copper_wasm::bus::{Bus, Will};
 use copper_wasm::capability::git::GitConfig;
-use copper_wasm::component::{Job, Limits, Runtime};
+use copper_wasm::component::{Limits, Runtime};
+use copper_wasm::job::Job;
 use copper_wasm::protocol::{Object, Status};
 use copper_wasm::sandbox::Sandbox;
 use copper_wasm::{BrokerChoice, Host, HostConfig, runner};

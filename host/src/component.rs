@@ -6,7 +6,8 @@
 //! an epoch deadline and a memory cap, so a component that loops or eats memory
 //! is stopped and the host keeps serving.
 
-use crate::capability::{self, KNOWN, MemoryCap, RequestState, ServiceEvent, git::GitConfig};
+use crate::capability::{self, KNOWN, MemoryCap, RequestState, git::GitConfig};
+use crate::job::{Job, ServiceEvent};
 use crate::protocol::Object;
 use crate::sandbox::Sandbox;
 use crate::service::{ActionInfo, Failure, FailureKind, ServiceInfo};
@@ -287,7 +288,7 @@ fn ticks(timeout: Duration) -> u64 {
 }
 
 fn convert_info(raw: wit::ServiceInfo) -> Result<ServiceInfo, LoadError> {
-    if !crate::capability::host::is_safe_name(&raw.name) || raw.name.contains('.') {
+    if !crate::protocol::is_service_name(&raw.name) {
         return Err(LoadError::Invalid(format!(
             "service name `{}` is not a plain name",
             raw.name
@@ -345,23 +346,6 @@ pub struct ComponentService {
     runtime: Arc<Runtime>,
     pre: GitPluginPre<RequestState>,
     info: ServiceInfo,
-}
-
-/// One request for a backend.
-#[derive(Debug)]
-pub struct Job<'a> {
-    /// Correlation id ("" when none).
-    pub id: &'a str,
-    /// The topic it came on.
-    pub topic: &'a str,
-    /// Its fields.
-    pub input: &'a Object,
-    /// Its deadline.
-    pub timeout: Duration,
-    /// Where progress and resources go.
-    pub events: mpsc::Sender<ServiceEvent>,
-    /// Secret values in the input, to be masked in logs.
-    pub secrets: &'a [String],
 }
 
 impl ComponentService {
@@ -506,7 +490,7 @@ impl ComponentService {
             .lines()
             .filter(|l| !l.trim().is_empty())
         {
-            let line = crate::workflow::expression::mask(line, secrets);
+            let line = crate::secret::mask(line, secrets);
             tracing::info!(target: "component", service = %self.info.name, stream, "{line}");
         }
     }

@@ -10,7 +10,10 @@
 //! - [`protocol`]: copper's topics and message shapes.
 //! - [`bus`]: the MQTT client; [`broker`]: the embedded broker.
 //! - [`scheduler`]: the registry of services, served on the bus with bounded concurrency.
-//! - [`service`]: what a service is, whatever runs it, and how a request fails.
+//! - [`service`]: what a service is, whatever runs it, and how a request fails;
+//!   [`job`]: one request as a backend runs it, and what it reports meanwhile;
+//!   [`schema`]: the actions' JSON Schemas, compiled once; [`secret`]: placeholders
+//!   and masking, shared by the runner, the scheduler and every backend.
 //! - [`component`]: the WASI component backend (wasmtime); [`wit`]: its bindings;
 //!   [`component_url`]: components downloaded from a URL pinned by sha256.
 //! - [`docker`]: the Docker backend (a container per request, or a long-running one).
@@ -62,11 +65,14 @@ pub mod component_url;
 pub mod docker;
 pub mod environment;
 pub mod host;
+pub mod job;
 pub mod progress;
 pub mod protocol;
 pub mod runner;
 pub mod sandbox;
 pub mod scheduler;
+pub mod schema;
+pub mod secret;
 pub mod service;
 pub mod services_file;
 pub mod wit;

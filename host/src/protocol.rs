@@ -166,6 +166,21 @@ pub fn error_payload(topic: &str, correlation_id: Option<&str>, error: &str) -> 
     body.to_string().into_bytes()
 }
 
+/// True for names safe as one topic level and one path component.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// True for a service name: safe as a topic level and a path component, without a dot.
+pub fn is_service_name(name: &str) -> bool {
+    is_safe_name(name) && !name.contains('.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,10 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+/// Paths inside a container that the host mounts itself (`/copper` holds a
+/// container's request and output).
+pub const RESERVED_PATHS: [&str; 3] = ["/fetch", "/web", "/copper"];
+
 /// The host folders behind the virtual roots.
 #[derive(Debug, Clone)]
 pub struct Sandbox {

@@ -7,12 +7,14 @@
 //! trap, a timeout or an input that fails the schema becomes a `failed` finish.
 
 use crate::bus::{Bus, BusError, Connector, Message, Will};
-use crate::capability::ServiceEvent;
-use crate::component::{ComponentService, Job};
+use crate::component::ComponentService;
 use crate::docker::lambda::LambdaService;
+use crate::job::{Job, ServiceEvent};
 use crate::protocol::{self, CORRELATION_FIELD, Object};
-use crate::service::{ActionSchemas, Failure, FailureKind, ServiceInfo, check_schema};
-use crate::workflow::{expression, parse_timeout};
+use crate::schema::{self, ActionSchemas};
+use crate::secret;
+use crate::service::{Failure, FailureKind, ServiceInfo};
+use crate::workflow::parse_timeout;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -316,10 +318,10 @@ impl Dispatch {
         let mut input = Value::Object(input);
         // Secrets travel as placeholders; their values come from this host's environment
         // and are masked in everything that goes back.
-        let secrets = expression::insert_secrets(&mut input, &|name| std::env::var(name).ok())
+        let secrets = secret::insert(&mut input, &|name| std::env::var(name).ok())
             .map_err(|why| Failure::new(FailureKind::InvalidInput, why))?;
         let masked = |mut failure: Failure| {
-            failure.message = expression::mask(&failure.message, &secrets);
+            failure.message = secret::mask(&failure.message, &secrets);
             failure
         };
         let timeout = match input.get("timeout") {
@@ -331,7 +333,7 @@ impl Dispatch {
                 .default_timeout
                 .unwrap_or(self.config.default_timeout),
         };
-        check_schema(&action.input, &input).map_err(|why| {
+        schema::check(&action.input, &input).map_err(|why| {
             masked(Failure::new(
                 FailureKind::InvalidInput,
                 format!("input of `{topic}` does not match its schema: {why}"),
@@ -351,7 +353,7 @@ impl Dispatch {
                 while let Some(event) = received.recv().await {
                     let sent = match event {
                         ServiceEvent::Progress(message) => {
-                            let message = expression::mask(&message, &secrets);
+                            let message = secret::mask(&message, &secrets);
                             let body = json!({"message": message, CORRELATION_FIELD: id});
                             bus.publish(&progress, body.to_string(), false).await
                         }
@@ -360,7 +362,7 @@ impl Dispatch {
                                 .await
                         }
                         ServiceEvent::Log(line) => {
-                            let line = expression::mask(&line, &secrets);
+                            let line = secret::mask(&line, &secrets);
                             let body = json!({"line": line, CORRELATION_FIELD: id});
                             bus.publish(&log, body.to_string(), false).await
                         }
@@ -390,8 +392,8 @@ impl Dispatch {
         };
         let (results, ()) = tokio::join!(work, forward);
         let mut results = Value::Object(results.map_err(masked)?);
-        expression::mask_value(&mut results, &secrets);
-        check_schema(&action.output, &results).map_err(|why| {
+        secret::mask_value(&mut results, &secrets);
+        schema::check(&action.output, &results).map_err(|why| {
             masked(Failure::new(
                 FailureKind::Failed,
                 format!("results of `{topic}` do not match its schema: {why}"),

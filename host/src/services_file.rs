@@ -505,13 +505,13 @@ impl Reader<'_> {
         if !target.starts_with('/') {
             return Err(format!("the container path `{target}` must be absolute"));
         }
-        if crate::docker::RESERVED_PATHS
+        if crate::sandbox::RESERVED_PATHS
             .iter()
             .any(|reserved| Path::new(target).starts_with(reserved))
         {
             return Err(format!(
                 "`{target}` is mounted by the host itself ({})",
-                crate::docker::RESERVED_PATHS.join(", ")
+                crate::sandbox::RESERVED_PATHS.join(", ")
             ));
         }
         let source =
@@ -584,7 +584,7 @@ impl Reader<'_> {
     ) -> Result<ServiceSpec, ServicesFileError> {
         let line = raw.referenced.line();
         let field = format!("services.{name}");
-        if !crate::capability::host::is_safe_name(&name) || name.contains('.') {
+        if !crate::protocol::is_service_name(&name) {
             return Err(self.error(
                 Some(line),
                 &field,
@@ -699,7 +699,7 @@ impl Reader<'_> {
         for (name, sidecar) in raw.sidecars.take().unwrap_or_default() {
             let at = format!("{field}.sidecars.{name}");
             let sidecar_line = sidecar.referenced.line();
-            if !crate::capability::host::is_safe_name(&name) || name.contains('.') {
+            if !crate::protocol::is_service_name(&name) {
                 return Err(self.error(Some(sidecar_line), &at, "not a plain host name"));
             }
             let mut sidecar = sidecar.value;

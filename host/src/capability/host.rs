@@ -1,6 +1,7 @@
 //! Capability `host`, granted to every component: log lines, progress, resources.
 
-use super::{RequestState, ServiceEvent};
+use super::RequestState;
+use crate::job::ServiceEvent;
 use crate::wit::copper::service::host::{Host, Level};
 
 /// Longest log or progress line kept; longer ones are cut, so a guest cannot flood the log.
@@ -19,16 +20,6 @@ fn cut(mut text: String) -> String {
         text.push('…');
     }
     text
-}
-
-/// True for names safe as one topic level and one path component.
-pub fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 impl Host for RequestState {
@@ -51,7 +42,7 @@ impl Host for RequestState {
     }
 
     async fn announce_resource(&mut self, name: String, payload: String) -> Result<(), String> {
-        if !is_safe_name(&name) {
+        if !crate::protocol::is_safe_name(&name) {
             return Err(format!(
                 "resource name `{name}` is not a safe name (letters, digits, `.`, `_`, `-`)"
             ));

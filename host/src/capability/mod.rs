@@ -9,6 +9,7 @@
 pub mod git;
 pub mod host;
 
+use crate::job::ServiceEvent;
 use crate::wit;
 use std::path::PathBuf;
 use tokio::sync::mpsc;
@@ -22,22 +23,6 @@ pub const GIT: &str = "git";
 pub const WORKSPACE: &str = "workspace";
 /// Every capability the host can grant.
 pub const KNOWN: [&str; 2] = [GIT, WORKSPACE];
-
-/// Something a component reported while handling a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceEvent {
-    /// A progress line, for `<topic>/status`.
-    Progress(String),
-    /// A produced resource, for `<service>/resources/<name>`.
-    Resource {
-        /// Resource name (checked safe).
-        name: String,
-        /// JSON payload.
-        payload: String,
-    },
-    /// A line of a container's log, for `<topic>/log`.
-    Log(String),
-}
 
 /// Refuses memory growth past a limit, and remembers that it did.
 #[derive(Debug)]

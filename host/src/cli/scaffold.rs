@@ -132,10 +132,7 @@ docs/authoring.md for the sandbox, the capabilities and the limits.
 
 /// Writes a new plugin project `name` in the working folder.
 pub fn new(name: &str, lang: &str) -> anyhow::Result<u8> {
-    if !copper_wasm::capability::host::is_safe_name(name)
-        || name.contains('.')
-        || name.starts_with('-')
-    {
+    if !copper_wasm::protocol::is_safe_name(name) || name.contains('.') || name.starts_with('-') {
         return Err(fail(
             2,
             format!("`{name}` is not a plain plugin name (letters, digits, `_`, `-`)"),

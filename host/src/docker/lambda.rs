@@ -7,8 +7,7 @@
 //! streams live to `<topic>/log` and to `<cache>/logs/<service>/<id>.log`.
 
 use super::{Engine, short};
-use crate::capability::ServiceEvent;
-use crate::component::Job;
+use crate::job::{Job, ServiceEvent};
 use crate::protocol::Object;
 use crate::sandbox::Sandbox;
 use crate::service::{Failure, FailureKind, ServiceInfo};
@@ -357,7 +356,7 @@ impl Log {
     }
 
     async fn line(&mut self, line: String, stderr: bool) {
-        let line = crate::workflow::expression::mask(&line, &self.secrets);
+        let line = crate::secret::mask(&line, &self.secrets);
         if let Some(file) = &mut self.file {
             let _ = writeln!(file, "{}{line}", if stderr { "! " } else { "" });
         }

@@ -24,9 +24,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Paths inside a container that the host mounts itself.
-pub const RESERVED_PATHS: [&str; 3] = ["/fetch", "/web", "/copper"];
-
 /// Label naming the host process that owns a container or network.
 pub const OWNER_LABEL: &str = "copper-wasm.owner";
 /// Label naming the service a container or network belongs to.

@@ -17,7 +17,8 @@ use crate::docker::{
 };
 use crate::sandbox::Sandbox;
 use crate::scheduler::{self, DuplicateService, Registry, SchedulerConfig, Service, Serving};
-use crate::service::{ActionSchemas, ServiceInfo};
+use crate::schema::ActionSchemas;
+use crate::service::ServiceInfo;
 use crate::services_file::{BackendSpec, ComponentSource, DockerSpec, Mode, ServiceSpec};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -353,7 +354,7 @@ fn known_schemas(
         .filter(|s| registry.services().all(|r| r.name != s.name))
         .map(ServiceSpec::info)
         .collect();
-    let mut schemas = crate::runner::check::compile_schemas(&elsewhere);
+    let mut schemas = crate::schema::compile_all(&elsewhere);
     schemas.extend(
         registry
             .schemas()

@@ -4,28 +4,12 @@
 //! [`crate::Host::check`] gathers what is known of the services (here and on the
 //! broker) and calls these.
 
-use super::ActionSchemas;
-use crate::service::{ServiceInfo, check_schema};
+use crate::schema::{self, ActionSchemas};
 use crate::workflow::expression::{self, Scope};
 use crate::workflow::{Workflow, WorkflowError};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// The schemas of the actions of `services`, by topic (those that compile).
-pub fn compile_schemas<'a>(
-    services: impl IntoIterator<Item = &'a ServiceInfo>,
-) -> BTreeMap<String, Arc<ActionSchemas>> {
-    let mut schemas = BTreeMap::new();
-    for service in services {
-        for action in &service.actions {
-            if let Some(compiled) = ActionSchemas::compile(action) {
-                schemas.insert(service.topic(action), Arc::new(compiled));
-            }
-        }
-    }
-    schemas
-}
 
 /// Checks every step's input: each `${VAR}` is set (in `env` or the workflow's and
 /// step's own), and an input without references matches its action's schema.
@@ -66,7 +50,7 @@ pub fn check_inputs(
         if let Some(schemas) = schemas.get(&step.action)
             && plain
         {
-            check_schema(&schemas.input, &Value::Object(step.entry.clone())).map_err(|why| {
+            schema::check(&schemas.input, &Value::Object(step.entry.clone())).map_err(|why| {
                 workflow.problem(
                     step,
                     "action",

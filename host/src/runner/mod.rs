@@ -26,9 +26,9 @@ pub use request::{
 
 use crate::bus::{Bus, BusError};
 use crate::protocol::{Object, Status};
-pub use crate::service::ActionSchemas;
-use crate::service::check_schema;
-use crate::workflow::expression::{self, ConditionScope, Scope, StepView, mask_value};
+use crate::schema::{self, ActionSchemas};
+use crate::secret;
+use crate::workflow::expression::{self, ConditionScope, Scope, StepView};
 use crate::workflow::graph::Graph;
 use crate::workflow::{Step, Workflow};
 use futures_util::StreamExt;
@@ -299,7 +299,7 @@ async fn one_try(
 ) -> Result<Object, Try> {
     let index = step.number - 1;
     if let Some(schemas) = schemas {
-        check_schema(&schemas.input, &Value::Object(input.clone())).map_err(|why| {
+        schema::check(&schemas.input, &Value::Object(input.clone())).map_err(|why| {
             Try::Final(format!(
                 "step `{}` (line {}): its input does not match the schema of `{}`: {why}",
                 step.id, step.line, step.action
@@ -344,7 +344,7 @@ async fn one_try(
     let _ = bus.publish("runner/finish", finished, false).await;
     let outputs = outcome.map_err(Try::Failed)?;
     if let Some(schemas) = schemas {
-        check_schema(&schemas.output, &Value::Object(outputs.clone())).map_err(|why| {
+        schema::check(&schemas.output, &Value::Object(outputs.clone())).map_err(|why| {
             Try::Failed(format!(
                 "the results of `{}` do not match its schema: {why}",
                 step.action
@@ -373,7 +373,7 @@ pub async fn run(
             (stamped, text)
         } else {
             let mut value = serde_json::to_value(&stamped).expect("events serialize");
-            mask_value(&mut value, &secrets);
+            secret::mask_value(&mut value, &secrets);
             let text = value.to_string();
             (serde_json::from_value(value).expect("a masked event"), text)
         };

@@ -7,7 +7,7 @@
 
 use super::events::{RunEvent, Stamped, StepStatus};
 use crate::protocol::Object;
-use crate::workflow::expression::mask;
+use crate::secret::mask;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -122,11 +122,6 @@ pub trait Scope {
     fn is_secret(&self, name: &str) -> bool;
 }
 
-/// The placeholder a secret travels as.
-pub fn secret_placeholder(name: &str) -> String {
-    format!("${{{{ secrets.{name} }}}}")
-}
-
 /// Resolves every reference and `${VAR}` in `value`; secrets stay placeholders.
 pub fn resolve(value: &Value, scope: &dyn Scope) -> Result<Value, String> {
     Ok(match value {
@@ -157,7 +152,7 @@ fn resolve_text(text: &str, scope: &dyn Scope) -> Result<Value, String> {
                 .env(name)
                 .map(Value::String)
                 .ok_or_else(|| format!("variable `{name}` is not set")),
-            Reference::Secret(name) => Ok(Value::String(secret_placeholder(name))),
+            Reference::Secret(name) => Ok(Value::String(crate::secret::placeholder(name))),
         }
     };
     if let [Piece::Reference(reference)] = pieces.as_slice() {
@@ -183,7 +178,7 @@ fn expand_env(text: &str, scope: &dyn Scope) -> Result<String, String> {
     }
     shellexpand::env_with_context(text, |name: &str| {
         if scope.is_secret(name) {
-            return Ok(Some(secret_placeholder(name)));
+            return Ok(Some(crate::secret::placeholder(name)));
         }
         match scope.env(name) {
             Some(value) => Ok(Some(value)),
@@ -192,77 +187,6 @@ fn expand_env(text: &str, scope: &dyn Scope) -> Result<String, String> {
     })
     .map(|expanded| expanded.into_owned())
     .map_err(|e| e.cause)
-}
-
-/// Puts secret values in for their placeholders (on the host that serves the action);
-/// returns the values used, to be masked in what comes back.
-pub fn insert_secrets(
-    value: &mut Value,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<String>, String> {
-    let mut used = Vec::new();
-    insert_secrets_into(value, lookup, &mut used)?;
-    Ok(used)
-}
-
-fn insert_secrets_into(
-    value: &mut Value,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    used: &mut Vec<String>,
-) -> Result<(), String> {
-    match value {
-        Value::String(text) if text.contains("${{") => {
-            let mut out = String::new();
-            for piece in pieces(text)? {
-                match piece {
-                    Piece::Text(t) => out.push_str(&t),
-                    Piece::Reference(Reference::Secret(name)) => {
-                        let secret = lookup(&name).ok_or_else(|| {
-                            format!("secret `{name}` is not set on the host serving this action")
-                        })?;
-                        out.push_str(&secret);
-                        if !secret.is_empty() {
-                            used.push(secret);
-                        }
-                    }
-                    Piece::Reference(other) => {
-                        return Err(format!("unresolved reference {other:?}"));
-                    }
-                }
-            }
-            *text = out;
-            Ok(())
-        }
-        Value::Array(items) => items
-            .iter_mut()
-            .try_for_each(|v| insert_secrets_into(v, lookup, used)),
-        Value::Object(map) => map
-            .values_mut()
-            .try_for_each(|v| insert_secrets_into(v, lookup, used)),
-        _ => Ok(()),
-    }
-}
-
-/// Replaces every secret value in `text` with `***`.
-pub fn mask(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(secret.as_str(), "***");
-    }
-    out
-}
-
-/// Masks secret values in every string of `value`.
-pub fn mask_value(value: &mut Value, secrets: &[String]) {
-    if secrets.is_empty() {
-        return;
-    }
-    match value {
-        Value::String(text) => *text = mask(text, secrets),
-        Value::Array(items) => items.iter_mut().for_each(|v| mask_value(v, secrets)),
-        Value::Object(map) => map.values_mut().for_each(|v| mask_value(v, secrets)),
-        _ => {}
-    }
 }
 
 /// A checked `if:` condition.
@@ -434,19 +358,6 @@ mod tests {
         assert!(resolve(&json!("${{ steps.fetch.outputs.none }}"), &TestScope).is_err());
         assert!(resolve(&json!("${{ env.SITE"), &TestScope).is_err());
         assert!(resolve(&json!("${NOPE_NOT_SET}"), &TestScope).is_err());
-    }
-
-    #[test]
-    fn secrets_are_inserted_and_masked() {
-        let mut value = json!({"token": "Bearer ${{ secrets.TOKEN }}"});
-        let used = insert_secrets(&mut value, &|name| {
-            (name == "TOKEN").then(|| "s3cr3t".to_string())
-        })
-        .unwrap();
-        assert_eq!(value["token"], json!("Bearer s3cr3t"));
-        let mut out = json!({"echo": "Bearer s3cr3t"});
-        mask_value(&mut out, &used);
-        assert_eq!(out["echo"], json!("Bearer ***"));
     }
 
     #[test]
