@@ -24,8 +24,8 @@ missing=()   # lines that install what is still missing, for the user to type
 # Debian's packages: mosquitto (a real external broker), git (git daemon serves the
 # test repositories), perl and make (vendored OpenSSL for git2), a C compiler,
 # pkg-config; busybox-static and mosquitto-clients make the Docker tests' image (no
-# registry here); openssl makes the TLS broker's certificates; python3-venv holds
-# componentize-py when pip may not install it.
+# registry here); openssl makes the TLS broker's certificates; python3 runs
+# componentize-py.
 packages=()
 for tool in mosquitto:mosquitto git:git perl:perl make:make cc:gcc pkg-config:pkg-config \
             busybox:busybox-static mosquitto_pub:mosquitto-clients openssl:openssl \
@@ -58,10 +58,16 @@ venv="${XDG_CACHE_HOME:-$HOME/.cache}/copper-wasm/python"
 [ -x "$venv/bin/componentize-py" ] && export PATH="$venv/bin:$PATH"
 if ! command -v componentize-py >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
   echo "test.sh: installing $componentize"
-  python3 -m pip install -q "$componentize" 2>/dev/null \
-    || { python3 -m venv "$venv" >/dev/null 2>&1 && "$venv/bin/pip" install -q "$componentize" \
-         && export PATH="$venv/bin:$PATH"; } \
-    || missing+=("python3 -m venv $venv && $venv/bin/pip install '$componentize'  (needs python3-venv)")
+  if ! python3 -m pip install -q "$componentize" 2>/dev/null; then
+    if ! python3 -c 'import ensurepip' 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    fi
+    if python3 -m venv "$venv" >/dev/null 2>&1 && "$venv/bin/pip" install -q "$componentize"; then
+      export PATH="$venv/bin:$PATH"
+    else
+      missing+=("sudo apt-get install python3-venv && python3 -m venv $venv && $venv/bin/pip install '$componentize'")
+    fi
+  fi
 fi
 
 # The Docker tests run on the real engine: without one they would fail, so say it now.

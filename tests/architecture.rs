@@ -210,34 +210,28 @@ fn the_rules_catch_what_they_forbid() {
         file: PathBuf::from("x.rs"),
         line: 1,
     };
-    for (from, to) in [
-        ("docker", "component"),
-        ("capability", "docker"),
-        ("component", "runner"),
-        ("docker", "workflow"),
-        ("scheduler", "workflow"),
-        ("workflow", "bus"),
-        ("bus", "broker"),
-        ("secret", "workflow"),
-        ("runner", "host"),
+    for (from, to, forbidden) in [
+        ("docker", "component", true),
+        ("capability", "docker", true),
+        ("component", "runner", true),
+        ("docker", "workflow", true),
+        ("scheduler", "workflow", true),
+        ("workflow", "bus", true),
+        ("bus", "broker", true),
+        ("secret", "workflow", true),
+        ("runner", "host", true),
+        ("component", "capability", false),
+        ("docker", "job", false),
+        ("scheduler", "docker", false),
+        ("runner", "workflow", false),
+        ("workflow", "secret", false),
+        ("broker", "bus", false),
+        ("host", "runner", false),
     ] {
-        assert!(
+        assert_eq!(
             broken_rule(&edge(from, to)).is_some(),
-            "{from} -> {to} should break a wall"
-        );
-    }
-    for (from, to) in [
-        ("component", "capability"),
-        ("docker", "job"),
-        ("scheduler", "docker"),
-        ("runner", "workflow"),
-        ("workflow", "secret"),
-        ("broker", "bus"),
-        ("host", "runner"),
-    ] {
-        assert!(
-            broken_rule(&edge(from, to)).is_none(),
-            "{from} -> {to} is allowed"
+            forbidden,
+            "{from} -> {to}: forbidden should be {forbidden}"
         );
     }
 }
