@@ -222,7 +222,9 @@ impl Runtime {
             source,
         };
         std::fs::create_dir_all(&dir).map_err(cache_error)?;
-        let partial = dir.join(format!("{key}.{}.partial", std::process::id()));
+        // A name of its own: two loads of one component at once (two hosts of one
+        // process, or two processes) must not rename each other's partial file.
+        let partial = dir.join(format!("{key}.{}.partial", uuid::Uuid::new_v4().simple()));
         std::fs::write(&partial, &compiled).map_err(cache_error)?;
         std::fs::rename(&partial, &path).map_err(cache_error)?;
         // SAFETY: `compiled` was produced just above by this engine.
