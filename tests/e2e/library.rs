@@ -159,3 +159,38 @@ async fn the_hosts_step_cache_reuses_a_components_earlier_success() {
     host.stop().await;
     assert_eq!(statuses, [StepStatus::Success, StepStatus::Cached]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_of_one_process_share_a_cold_compiled_cache() {
+    // Both compile the same components into the same empty folder at once; neither
+    // may trip on the other's partly written file.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let config = move |name: &str| copper_wasm::HostConfig {
+        cache: root.join(name),
+        workspace: root.clone(),
+        compiled_cache: root.join("compiled"),
+        components: vec![copper_wasm::builtin::TESTKIT_PATH.into()],
+        ..copper_wasm::HostConfig::default()
+    };
+    // Spawned, so that each compiles on a thread of its own at the same time.
+    let start = |name: &str| {
+        tokio::spawn(copper_wasm::Host::start(
+            config(name),
+            tokio_util::sync::CancellationToken::new(),
+        ))
+    };
+    let (a, b) = (start("a"), start("b"));
+    let a = within(a).await.unwrap().expect("the first host starts");
+    let b = within(b).await.unwrap().expect("the second host starts");
+    let compiled = std::fs::read_dir(dir.path().join("compiled"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        compiled.iter().all(|name| name.ends_with(".cwasm")) && compiled.len() >= 3,
+        "whole artifacts only, one per component: {compiled:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
