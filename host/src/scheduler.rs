@@ -12,7 +12,8 @@ use crate::component::{ComponentService, Job};
 use crate::docker::lambda::LambdaService;
 use crate::protocol::{self, CORRELATION_FIELD, Object};
 use crate::service::{ActionSchemas, Failure, FailureKind, ServiceInfo, check_schema};
-use crate::workflow::{expression, parse_timeout};
+use crate::timeout;
+use crate::workflow::expression;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -323,7 +324,7 @@ impl Dispatch {
             failure
         };
         let timeout = match input.get("timeout") {
-            Some(value) => parse_timeout(value).map_err(|why| {
+            Some(value) => timeout::parse(value).map_err(|why| {
                 Failure::new(FailureKind::InvalidInput, format!("field `timeout` {why}"))
             })?,
             None => self

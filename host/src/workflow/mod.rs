@@ -14,6 +14,7 @@ pub mod expression;
 pub mod graph;
 
 use crate::protocol::{Object, is_action_topic};
+use crate::timeout;
 use expression::{Condition, Reference};
 use serde::Deserialize;
 use serde_json::Value;
@@ -98,7 +99,7 @@ impl Step {
     pub fn timeout(&self) -> Option<Duration> {
         self.entry
             .get("timeout")
-            .and_then(|v| parse_timeout(v).ok())
+            .and_then(|v| timeout::parse(v).ok())
     }
 
     /// The line of `field`, else of the step.
@@ -163,28 +164,6 @@ impl fmt::Display for WorkflowError {
         }
         write!(f, "{}", self.message)
     }
-}
-
-/// Reads a `timeout`: seconds as a number, or a duration text such as `90s` or `2m`.
-pub fn parse_timeout(value: &Value) -> Result<Duration, String> {
-    let duration = match value {
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| format!("must be a positive number of seconds, got {n}"))?,
-        Value::String(s) => humantime::parse_duration(s.trim())
-            .map_err(|e| format!("must be a duration such as `30s` or `5m`, got `{s}`: {e}"))?,
-        other => {
-            return Err(format!(
-                "must be seconds or a duration such as `30s`, got {other}"
-            ));
-        }
-    };
-    if duration.is_zero() {
-        return Err("must be more than zero".into());
-    }
-    Ok(duration)
 }
 
 type SpannedEntry = Spanned<BTreeMap<String, Spanned<Value>>>;
@@ -322,7 +301,7 @@ impl Workflow {
                 ));
             }
             if let Some(timeout) = entry.get("timeout") {
-                parse_timeout(timeout).map_err(|message| {
+                timeout::parse(timeout).map_err(|message| {
                     error(
                         field_lines.get("timeout").copied(),
                         None,
@@ -419,7 +398,7 @@ impl Workflow {
                 named.secrets,
                 match named.timeout {
                     Some(value) => Some(
-                        parse_timeout(&value)
+                        timeout::parse(&value)
                             .map_err(|why| error(None, None, Some("timeout".into()), why))?,
                     ),
                     None => None,
@@ -649,10 +628,10 @@ fn parse_retry(value: &Value) -> Result<Retry, String> {
                 match key.as_str() {
                     "attempts" => retry.attempts = attempts(v)?,
                     "backoff" => {
-                        retry.backoff = parse_timeout(v).map_err(|w| format!("backoff {w}"))?
+                        retry.backoff = timeout::parse(v).map_err(|w| format!("backoff {w}"))?
                     }
                     "max_delay" => {
-                        retry.max_delay = parse_timeout(v).map_err(|w| format!("max_delay {w}"))?
+                        retry.max_delay = timeout::parse(v).map_err(|w| format!("max_delay {w}"))?
                     }
                     other => {
                         return Err(format!(
