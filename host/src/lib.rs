@@ -18,7 +18,8 @@
 //!   [`component_url`]: components downloaded from a URL pinned by sha256.
 //! - [`docker`]: the Docker backend (a container per request, or a long-running one).
 //! - [`services_file`]: which backend serves each service (`copper.yaml`);
-//!   [`environment`]: `${VAR}` from the environment and `.env`.
+//!   [`environment`]: `${VAR}` from the environment and `.env`;
+//!   [`timeout`]: durations as the files and messages write them (`30s`, `5m`, seconds).
 //! - [`capability`]: what the host grants components (log/progress/resources, git, workspace);
 //!   [`sandbox`]: the folders a request sees.
 //! - [`builtin`]: the components built into the binary; [`host`]: everything wired together.
@@ -75,6 +76,7 @@ pub mod schema;
 pub mod secret;
 pub mod service;
 pub mod services_file;
+pub mod timeout;
 pub mod wit;
 pub mod workflow;
 

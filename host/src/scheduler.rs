@@ -14,7 +14,7 @@ use crate::protocol::{self, CORRELATION_FIELD, Object};
 use crate::schema::{self, ActionSchemas};
 use crate::secret;
 use crate::service::{Failure, FailureKind, ServiceInfo};
-use crate::workflow::parse_timeout;
+use crate::timeout;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -325,7 +325,7 @@ impl Dispatch {
             failure
         };
         let timeout = match input.get("timeout") {
-            Some(value) => parse_timeout(value).map_err(|why| {
+            Some(value) => timeout::parse(value).map_err(|why| {
                 Failure::new(FailureKind::InvalidInput, format!("field `timeout` {why}"))
             })?,
             None => self

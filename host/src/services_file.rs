@@ -24,7 +24,7 @@
 
 use crate::environment::Environment;
 use crate::service::ActionInfo;
-use crate::workflow::parse_timeout;
+use crate::timeout;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use serde_saphyr::Spanned;
@@ -375,7 +375,7 @@ impl Reader<'_> {
     }
 
     fn duration(&self, value: &Spanned<Value>, field: &str) -> Result<Duration, ServicesFileError> {
-        parse_timeout(&value.value)
+        timeout::parse(&value.value)
             .map_err(|why| self.error(Some(value.referenced.line()), field, why))
     }
 

@@ -16,7 +16,6 @@ use copper_wasm::protocol::{Object, Status};
 use copper_wasm::runner::RequestError;
 use copper_wasm::service::ServiceInfo;
 use copper_wasm::services_file::{BackendSpec, ServicesFile};
-use copper_wasm::workflow::parse_timeout;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -481,7 +480,7 @@ async fn call(
     };
     let wait = match timeout {
         Some(text) => Some(
-            parse_timeout(&serde_json::Value::String(text))
+            copper_wasm::timeout::parse(&serde_json::Value::String(text))
                 .map_err(|e| fail(2, format!("--timeout {e}")))?,
         ),
         None => None,

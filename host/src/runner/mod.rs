@@ -315,7 +315,7 @@ async fn one_try(
         .or_else(|| {
             input
                 .get("timeout")
-                .and_then(|t| crate::workflow::parse_timeout(t).ok())
+                .and_then(|t| crate::timeout::parse(t).ok())
         })
         .map(|t| t + Duration::from_secs(10));
     let answer = request_among(

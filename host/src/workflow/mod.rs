@@ -9,53 +9,26 @@
 //!
 //! - [`expression`]: `${{ … }}` references, `${VAR}` and `if:` conditions.
 //! - [`graph`]: the steps' order: needs, cycles, ancestors.
+//! - `read`: the YAML read, each entry by the step reader (`step_reader`);
+//!   `retry`: [`Retry`]; `link`: the checks across steps (ids, needs, cycles,
+//!   conditions, references).
 
 pub mod expression;
 pub mod graph;
+mod link;
+mod read;
+mod retry;
+mod step_reader;
 
-use crate::protocol::{Object, is_action_topic};
-use expression::{Condition, Reference};
-use serde::Deserialize;
-use serde_json::Value;
-use serde_saphyr::Spanned;
+pub use retry::Retry;
+
+use crate::protocol::Object;
+use crate::timeout;
+use expression::Condition;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// How often a failed step is tried again, and how long to wait in between.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retry {
-    /// Tries in all (1: no retry).
-    pub attempts: u32,
-    /// The wait before the second try; doubled for each further one.
-    pub backoff: Duration,
-    /// The longest wait.
-    pub max_delay: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Self {
-            attempts: 1,
-            backoff: Duration::from_secs(1),
-            max_delay: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Retry {
-    /// The wait before try `attempt` (from 2): exponential, capped, with jitter
-    /// (between half and all of it), so that retries of many steps spread out.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let exponent = attempt.saturating_sub(2).min(30);
-        let full = self
-            .backoff
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_delay);
-        full.mul_f64(0.5 + fastrand::f64() / 2.0)
-    }
-}
 
 /// One action of a workflow.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +71,7 @@ impl Step {
     pub fn timeout(&self) -> Option<Duration> {
         self.entry
             .get("timeout")
-            .and_then(|v| parse_timeout(v).ok())
+            .and_then(|v| timeout::parse(v).ok())
     }
 
     /// The line of `field`, else of the step.
@@ -165,42 +138,6 @@ impl fmt::Display for WorkflowError {
     }
 }
 
-/// Reads a `timeout`: seconds as a number, or a duration text such as `90s` or `2m`.
-pub fn parse_timeout(value: &Value) -> Result<Duration, String> {
-    let duration = match value {
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| format!("must be a positive number of seconds, got {n}"))?,
-        Value::String(s) => humantime::parse_duration(s.trim())
-            .map_err(|e| format!("must be a duration such as `30s` or `5m`, got `{s}`: {e}"))?,
-        other => {
-            return Err(format!(
-                "must be seconds or a duration such as `30s`, got {other}"
-            ));
-        }
-    };
-    if duration.is_zero() {
-        return Err("must be more than zero".into());
-    }
-    Ok(duration)
-}
-
-type SpannedEntry = Spanned<BTreeMap<String, Spanned<Value>>>;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Named {
-    name: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, Value>,
-    #[serde(default)]
-    secrets: Vec<String>,
-    timeout: Option<Value>,
-    steps: Vec<SpannedEntry>,
-}
-
 impl Workflow {
     /// Reads and checks a workflow file.
     pub fn load(path: &Path) -> Result<Workflow, WorkflowError> {
@@ -221,344 +158,7 @@ impl Workflow {
 
     /// Reads and checks a workflow given as text; `source` names it in errors.
     pub fn parse(text: &str, source: &Path) -> Result<Workflow, WorkflowError> {
-        let error = |line: Option<u64>,
-                     column: Option<u64>,
-                     field: Option<String>,
-                     message: String| WorkflowError {
-            file: source.to_path_buf(),
-            line,
-            column,
-            field,
-            message,
-        };
-        let syntax = |e: serde_saphyr::Error| {
-            let location = e.location();
-            let message = e.to_string();
-            // The library's text leads with its own location; ours is in front already.
-            let message = message.lines().next().unwrap_or_default().to_string();
-            error(
-                location.map(|l| l.line()),
-                location.map(|l| l.column()),
-                None,
-                message,
-            )
-        };
-        let shape: Value =
-            serde_saphyr::from_str_with_options(text, crate::workflow::yaml_options())
-                .map_err(syntax)?;
-        let (named, entries, list_field) = match shape {
-            Value::Array(_) => (
-                None,
-                serde_saphyr::from_str_with_options::<Vec<SpannedEntry>>(text, yaml_options())
-                    .map_err(syntax)?,
-                "",
-            ),
-            Value::Object(map) if map.contains_key("steps") => {
-                let mut named: Named =
-                    serde_saphyr::from_str_with_options(text, crate::workflow::yaml_options())
-                        .map_err(syntax)?;
-                let steps = std::mem::take(&mut named.steps);
-                (Some(named), steps, "steps")
-            }
-            Value::Null => return Err(error(None, None, None, "the workflow is empty".into())),
-            _ => {
-                return Err(error(
-                    Some(1),
-                    Some(1),
-                    None,
-                    "a workflow is a list of actions, or a mapping with `steps`".into(),
-                ));
-            }
-        };
-        if entries.is_empty() {
-            return Err(error(None, None, None, "the workflow has no steps".into()));
-        }
-        let mut steps = Vec::with_capacity(entries.len());
-        let mut conditions = Vec::with_capacity(entries.len());
-        for (index, spanned) in entries.into_iter().enumerate() {
-            let number = index + 1;
-            let line = spanned.referenced.line();
-            let at = |field: &str| {
-                let prefix = if list_field.is_empty() {
-                    format!("[{index}]")
-                } else {
-                    format!("{list_field}[{index}]")
-                };
-                Some(format!("{prefix}.{field}"))
-            };
-            let mut entry = Object::new();
-            let mut field_lines = BTreeMap::new();
-            for (key, value) in spanned.value {
-                field_lines.insert(key.clone(), value.referenced.line());
-                entry.insert(key, value.value);
-            }
-            let action = match entry.get("action") {
-                Some(Value::String(action)) => action.clone(),
-                Some(other) => {
-                    return Err(error(
-                        field_lines.get("action").copied(),
-                        None,
-                        at("action"),
-                        format!("must be a topic `<service>/<action>`, got {other}"),
-                    ));
-                }
-                None => {
-                    return Err(error(
-                        Some(line),
-                        None,
-                        at("action"),
-                        format!("step {number} has no `action`"),
-                    ));
-                }
-            };
-            if !is_action_topic(&action) {
-                return Err(error(
-                    field_lines.get("action").copied(),
-                    None,
-                    at("action"),
-                    format!(
-                        "must be a topic `<service>/<action>` (plain names, no wildcards), got `{action}`"
-                    ),
-                ));
-            }
-            if let Some(timeout) = entry.get("timeout") {
-                parse_timeout(timeout).map_err(|message| {
-                    error(
-                        field_lines.get("timeout").copied(),
-                        None,
-                        at("timeout"),
-                        message,
-                    )
-                })?;
-            }
-            let control = |field: &str, why: String| {
-                error(
-                    Some(field_lines.get(field).copied().unwrap_or(line)),
-                    None,
-                    at(field),
-                    why,
-                )
-            };
-            let id = match entry.remove("id") {
-                None => format!("step{number}"),
-                Some(Value::String(id)) if expression::is_name(&id) => id,
-                Some(other) => {
-                    return Err(control(
-                        "id",
-                        format!("must be a name of letters, digits, `_` and `-`, got {other}"),
-                    ));
-                }
-            };
-            let needs = match (entry.remove("needs"), entry.remove("dependencies")) {
-                (Some(_), Some(_)) => {
-                    return Err(control(
-                        "needs",
-                        "give `needs` or `dependencies`, not both".into(),
-                    ));
-                }
-                (Some(value), None) => words(&value).map_err(|why| control("needs", why))?,
-                (None, Some(value)) => words(&value).map_err(|why| control("dependencies", why))?,
-                (None, None) => Vec::new(),
-            };
-            let condition_text = match entry.remove("if") {
-                None => None,
-                Some(Value::String(text)) => Some(text),
-                Some(Value::Bool(b)) => Some(b.to_string()),
-                Some(other) => {
-                    return Err(control("if", format!("must be a condition, got {other}")));
-                }
-            };
-            let retry = match entry.remove("retry") {
-                None => Retry::default(),
-                Some(value) => parse_retry(&value).map_err(|why| control("retry", why))?,
-            };
-            let continue_on_error = match entry.remove("continue_on_error") {
-                None => false,
-                Some(Value::Bool(b)) => b,
-                Some(other) => {
-                    return Err(control(
-                        "continue_on_error",
-                        format!("must be true or false, got {other}"),
-                    ));
-                }
-            };
-            let env = match entry.remove("env") {
-                None => BTreeMap::new(),
-                Some(value) => env_map(&value).map_err(|why| control("env", why))?,
-            };
-            let only_in_env = match entry.remove("only_in_env") {
-                None => Vec::new(),
-                Some(value) => words(&value).map_err(|why| control("only_in_env", why))?,
-            };
-            let exclude_in_env = match entry.remove("exclude_in_env") {
-                None => Vec::new(),
-                Some(value) => words(&value).map_err(|why| control("exclude_in_env", why))?,
-            };
-            steps.push(Step {
-                number,
-                id,
-                action,
-                entry,
-                line,
-                field_lines,
-                needs,
-                condition: None,
-                retry,
-                continue_on_error,
-                env,
-                only_in_env,
-                exclude_in_env,
-            });
-            conditions.push(condition_text);
-        }
-        let (name, env, secrets, timeout) = match named {
-            Some(named) => (
-                named.name,
-                env_map(&Value::Object(named.env.into_iter().collect()))
-                    .map_err(|why| error(None, None, Some("env".into()), why))?,
-                named.secrets,
-                match named.timeout {
-                    Some(value) => Some(
-                        parse_timeout(&value)
-                            .map_err(|why| error(None, None, Some("timeout".into()), why))?,
-                    ),
-                    None => None,
-                },
-            ),
-            None => (None, BTreeMap::new(), Vec::new(), None),
-        };
-        let name = name.unwrap_or_else(|| {
-            source
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "workflow".into())
-        });
-        let mut workflow = Workflow {
-            name,
-            source: source.to_path_buf(),
-            steps,
-            env,
-            secrets,
-            timeout,
-        };
-        workflow.link(conditions, list_field)?;
-        Ok(workflow)
-    }
-
-    /// Checks ids, needs (no unknown step, no cycle), conditions and references.
-    fn link(
-        &mut self,
-        conditions: Vec<Option<String>>,
-        list_field: &str,
-    ) -> Result<(), WorkflowError> {
-        let at = |step: &Step, field: &str| {
-            let index = step.number - 1;
-            Some(if list_field.is_empty() {
-                format!("[{index}].{field}")
-            } else {
-                format!("{list_field}[{index}].{field}")
-            })
-        };
-        let error = |step: &Step, field: &str, message: String| WorkflowError {
-            file: self.source.clone(),
-            line: Some(step.line_of(field)),
-            column: None,
-            field: at(step, field),
-            message,
-        };
-        let ids: Vec<String> = self.steps.iter().map(|s| s.id.clone()).collect();
-        for (index, step) in self.steps.iter().enumerate() {
-            if ids[..index].contains(&step.id) {
-                return Err(error(
-                    step,
-                    "id",
-                    format!("two steps have the id `{}`", step.id),
-                ));
-            }
-        }
-        // A copper list: each step needs the one before it.
-        let declares_needs = |s: &Step| {
-            s.field_lines.contains_key("needs") || s.field_lines.contains_key("dependencies")
-        };
-        if !self.steps.iter().any(declares_needs) {
-            for index in 1..self.steps.len() {
-                let previous = self.steps[index - 1].id.clone();
-                self.steps[index].needs.push(previous);
-            }
-        }
-        for step in &self.steps {
-            let field = if step.field_lines.contains_key("dependencies") {
-                "dependencies"
-            } else {
-                "needs"
-            };
-            if let Some(unknown) = step.needs.iter().find(|n| !ids.contains(n)) {
-                return Err(error(
-                    step,
-                    field,
-                    format!(
-                        "step `{}` needs `{unknown}`, which this workflow does not have (its steps: {})",
-                        step.id,
-                        ids.join(", ")
-                    ),
-                ));
-            }
-        }
-        let graph = graph::Graph::new(&self.steps);
-        if let Some(cycle) = graph.cycle() {
-            let first = &self.steps[cycle[0]];
-            let names: Vec<&str> = cycle.iter().map(|&i| self.steps[i].id.as_str()).collect();
-            return Err(error(
-                first,
-                "needs",
-                format!(
-                    "the steps {} need each other in a cycle",
-                    names.join(" -> ")
-                ),
-            ));
-        }
-        for (index, text) in conditions.into_iter().enumerate() {
-            if let Some(text) = text {
-                let step = &self.steps[index];
-                let condition =
-                    Condition::parse(&text, &ids).map_err(|why| error(step, "if", why))?;
-                self.steps[index].condition = Some(condition);
-            }
-        }
-        for (index, step) in self.steps.iter().enumerate() {
-            let ancestors = graph.ancestors(index);
-            for (field, value) in &step.entry {
-                let references =
-                    expression::references(value).map_err(|why| error(step, field, why))?;
-                for reference in references {
-                    if let Reference::Output { step: other, .. } = &reference {
-                        match ids.iter().position(|id| id == other) {
-                            None => {
-                                return Err(error(
-                                    step,
-                                    field,
-                                    format!(
-                                        "refers to step `{other}`, which this workflow does not have"
-                                    ),
-                                ));
-                            }
-                            Some(at) if !ancestors.contains(&at) => {
-                                return Err(error(
-                                    step,
-                                    field,
-                                    format!(
-                                        "refers to step `{other}`, which step `{}` does not need: add it to `needs`",
-                                        step.id
-                                    ),
-                                ));
-                            }
-                            Some(_) => {}
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
+        read::workflow(text, source)
     }
 
     /// An error at `field` of `step` (its line, the field's name).
@@ -615,81 +215,10 @@ pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! { strict_booleans: true }
 }
 
-/// One word or a list of words.
-fn words(value: &Value) -> Result<Vec<String>, String> {
-    match value {
-        Value::String(word) => Ok(vec![word.clone()]),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::String(word) => Ok(word.clone()),
-                other => Err(format!("must be names, got {other}")),
-            })
-            .collect(),
-        other => Err(format!("must be a name or a list of names, got {other}")),
-    }
-}
-
-/// `retry: 3` or `retry: {attempts: 3, backoff: 2s, max_delay: 1m}`.
-fn parse_retry(value: &Value) -> Result<Retry, String> {
-    let attempts = |v: &Value| {
-        v.as_u64()
-            .filter(|n| (1..=100).contains(n))
-            .map(|n| n as u32)
-            .ok_or_else(|| format!("attempts must be a number from 1 to 100, got {v}"))
-    };
-    match value {
-        Value::Number(_) => Ok(Retry {
-            attempts: attempts(value)?,
-            ..Retry::default()
-        }),
-        Value::Object(map) => {
-            let mut retry = Retry::default();
-            for (key, v) in map {
-                match key.as_str() {
-                    "attempts" => retry.attempts = attempts(v)?,
-                    "backoff" => {
-                        retry.backoff = parse_timeout(v).map_err(|w| format!("backoff {w}"))?
-                    }
-                    "max_delay" => {
-                        retry.max_delay = parse_timeout(v).map_err(|w| format!("max_delay {w}"))?
-                    }
-                    other => {
-                        return Err(format!(
-                            "unknown field `{other}`; a retry has `attempts`, `backoff` and `max_delay`"
-                        ));
-                    }
-                }
-            }
-            Ok(retry)
-        }
-        other => Err(format!(
-            "must be a number of attempts or {{attempts, backoff, max_delay}}, got {other}"
-        )),
-    }
-}
-
-/// An `env` mapping; numbers and booleans are taken as written.
-fn env_map(value: &Value) -> Result<BTreeMap<String, String>, String> {
-    let Value::Object(map) = value else {
-        return Err(format!("must be a mapping of names to values, got {value}"));
-    };
-    map.iter()
-        .map(|(key, v)| {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                other => return Err(format!("`{key}` must be a text, got {other}")),
-            };
-            Ok((key.clone(), text))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     const COPPER: &str = "\
 - action: fetcher/fetch
