@@ -10,6 +10,35 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
+/// Why an image failed to build.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Its folder cannot be read into the tar sent to the engine.
+    #[error("cannot pack its folder")]
+    Pack(#[source] std::io::Error),
+    /// Packing its folder stopped before it ended.
+    #[error("packing its folder stopped")]
+    Packing(#[source] tokio::task::JoinError),
+    /// The engine's build stopped; its log's last lines come first, then the engine's word.
+    #[error("{}the build stopped", log_lines(log))]
+    Engine {
+        /// The last lines of the build's log.
+        log: String,
+        /// What the engine said.
+        #[source]
+        source: BollardError,
+    },
+}
+
+/// `log` as the start of a message: nothing, or its lines under a heading.
+fn log_lines(log: &str) -> String {
+    if log.is_empty() {
+        String::new()
+    } else {
+        format!("its log ends with:\n{log}\n")
+    }
+}
+
 /// Makes sure the engine has the image of `source`; returns the name to run.
 pub async fn ensure(
     engine: &Engine,
@@ -23,8 +52,7 @@ pub async fn ensure(
             match (present, pull) {
                 (true, PullPolicy::Missing | PullPolicy::Never) => Ok(name.clone()),
                 (false, PullPolicy::Never) => Err(DockerError::Image {
-                    image: source.to_string(),
-                    why: "it is not on this machine and `pull: never` forbids pulling it".into(),
+                    image: name.clone(),
                 }),
                 (_, _) => {
                     pull_image(engine, name).await?;
@@ -76,10 +104,10 @@ async fn pull_image(engine: &Engine, name: &str) -> Result<(), DockerError> {
         .docker()
         .create_image(Some(options), None, credentials());
     while let Some(item) = stream.next().await {
-        if let Err(error) = item {
-            return Err(DockerError::Image {
-                image: format!("image `{name}`"),
-                why: format!("pulling it failed: {error}"),
+        if let Err(source) = item {
+            return Err(DockerError::Pull {
+                image: name.to_string(),
+                source,
             });
         }
     }
@@ -104,16 +132,16 @@ async fn build(
     context: &Path,
     dockerfile: &str,
 ) -> Result<String, DockerError> {
-    let failed = |why: String| DockerError::Build {
+    let failed = |source: BuildError| DockerError::Build {
         context: context.display().to_string(),
-        why,
+        source,
     };
     let (hash, tar) = {
         let context = context.to_path_buf();
         tokio::task::spawn_blocking(move || pack(&context))
             .await
-            .map_err(|e| failed(e.to_string()))?
-            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(BuildError::Packing(e)))?
+            .map_err(|e| failed(BuildError::Pack(e)))?
     };
     let name = format!("copper-wasm/{service}:{}", &hash[..16]);
     if exists(engine, &name).await? {
@@ -140,15 +168,20 @@ async fn build(
                     log.push(line);
                 }
             }
-            Err(error) => {
-                let last: Vec<&str> = log
+            Err(source) => {
+                // The engine sends a step's line and its end of line apart.
+                let mut last: Vec<&str> = log
                     .iter()
+                    .map(|l| l.trim_end())
+                    .filter(|l| !l.is_empty())
                     .rev()
                     .take(8)
-                    .rev()
-                    .map(|l| l.trim_end())
                     .collect();
-                return Err(failed(format!("{error}\n{}", last.join("\n"))));
+                last.reverse();
+                return Err(failed(BuildError::Engine {
+                    log: last.join("\n"),
+                    source,
+                }));
             }
         }
     }
@@ -209,6 +242,31 @@ mod tests {
         assert_eq!(
             split_tag("registry.local:5000/team/app:2"),
             ("registry.local:5000/team/app", "2")
+        );
+    }
+
+    #[test]
+    fn a_failed_build_shows_its_log_then_the_engine_each_once() {
+        let error = DockerError::Build {
+            context: "/ctx".into(),
+            source: BuildError::Engine {
+                log: "Step 2/2 : RUN exit 3".into(),
+                source: BollardError::DockerStreamError {
+                    error: "returned a non-zero code: 3".into(),
+                },
+            },
+        };
+        let mut level: Option<&dyn std::error::Error> = Some(&error);
+        while let Some(error) = level {
+            if let Some(source) = error.source() {
+                assert!(!error.to_string().contains(&source.to_string()), "{error}");
+            }
+            level = error.source();
+        }
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(error)),
+            "cannot build /ctx: its log ends with:\nStep 2/2 : RUN exit 3\n\
+             the build stopped: Docker stream error: returned a non-zero code: 3"
         );
     }
 

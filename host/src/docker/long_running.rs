@@ -6,7 +6,7 @@
 
 use super::lambda::{ContainerGuard, container_body};
 use super::sidecar::Sidecars;
-use super::{DockerError, Engine, image, short};
+use super::{DockerError, Engine, Unready, image, short};
 use crate::bus::{BrokerAddress, Bus};
 use crate::protocol;
 use crate::sandbox::Sandbox;
@@ -44,9 +44,12 @@ pub async fn start(
         bus.subscribe(&status_topic).await
     }
     .await
-    .map_err(|e| DockerError::NotReady {
+    .map_err(|source| DockerError::NotReady {
         what: format!("service `{name}`"),
-        why: format!("cannot watch `{status_topic}`: {e}"),
+        source: Unready::Watch {
+            topic: status_topic.clone(),
+            source,
+        },
     })?;
     let mut env = vec![
         format!("MQTT_HOST={}", broker.host),
@@ -138,11 +141,11 @@ pub async fn start(
     running.stop(engine).await;
     Err(DockerError::NotReady {
         what: format!("service `{name}`"),
-        why: if tail.is_empty() {
+        source: Unready::Reason(if tail.is_empty() {
             why
         } else {
             format!("{why}; last lines of its log:\n{tail}")
-        },
+        }),
     })
 }
 

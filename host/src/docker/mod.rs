@@ -43,21 +43,29 @@ pub enum DockerError {
         #[source]
         source: BollardError,
     },
-    /// An image cannot be had.
-    #[error("{image} is not on this machine and cannot be had: {why}")]
+    /// An image is not on this machine, and `pull: never` forbids pulling it.
+    #[error("image `{image}` is not on this machine and `pull: never` forbids pulling it")]
     Image {
         /// Which image.
         image: String,
+    },
+    /// An image cannot be pulled from its registry.
+    #[error("cannot pull image `{image}`")]
+    Pull {
+        /// Which image.
+        image: String,
         /// Why.
-        why: String,
+        #[source]
+        source: BollardError,
     },
     /// An image failed to build.
-    #[error("cannot build {context}: {why}")]
+    #[error("cannot build {context}")]
     Build {
         /// The build folder.
         context: String,
         /// Why.
-        why: String,
+        #[source]
+        source: image::BuildError,
     },
     /// A container or network could not be made or started.
     #[error("cannot {what}")]
@@ -69,13 +77,44 @@ pub enum DockerError {
         source: BollardError,
     },
     /// A sidecar or a long-running container did not become ready.
-    #[error("{what} did not become ready: {why}")]
+    #[error("{what} did not become ready")]
     NotReady {
         /// Which container.
         what: String,
         /// Why.
-        why: String,
+        #[source]
+        source: Unready,
     },
+}
+
+/// Why a sidecar or a long-running container did not become ready.
+#[derive(Debug, thiserror::Error)]
+pub enum Unready {
+    /// The status topic it says `up` on cannot be watched.
+    #[error("cannot watch `{topic}`")]
+    Watch {
+        /// The topic.
+        topic: String,
+        /// Why.
+        #[source]
+        source: crate::bus::BusError,
+    },
+    /// Its readiness check cannot run (the container is not running).
+    #[error("cannot run its readiness check")]
+    Check(#[source] BollardError),
+    /// Its readiness check did not pass in time, the last one failing in the engine.
+    #[error("not ready after {}: its last check could not run", humantime::format_duration(*after))]
+    CheckFailed {
+        /// How long it was given.
+        after: Duration,
+        /// Why the last check could not run.
+        #[source]
+        source: BollardError,
+    },
+    /// A reason with no error beneath it (an exit code, a deadline passed), with the
+    /// last lines of its log when there are some.
+    #[error("{0}")]
+    Reason(String),
 }
 
 /// A connection to the Docker engine, and who we are to it.

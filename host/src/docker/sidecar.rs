@@ -2,7 +2,7 @@
 //! before it serves, checked ready, reachable by their name, and removed after.
 
 use super::lambda::{ContainerGuard, container_body};
-use super::{DockerError, Engine, image};
+use super::{DockerError, Engine, Unready, image};
 use crate::services_file::{DockerSpec, Mode, SidecarSpec};
 use bollard::exec::{CreateExecOptions, StartExecOptions};
 use bollard::models::{EndpointSettings, NetworkCreateRequest, NetworkingConfig};
@@ -146,7 +146,7 @@ impl Sidecars {
         if let Some(command) = &sidecar.ready {
             wait_ready(&self.engine, &id, command, sidecar.ready_timeout)
                 .await
-                .map_err(|why| DockerError::NotReady { what, why })?;
+                .map_err(|source| DockerError::NotReady { what, source })?;
         }
         Ok(())
     }
@@ -170,10 +170,11 @@ async fn wait_ready(
     id: &str,
     command: &[String],
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), Unready> {
     let docker = engine.docker();
     let deadline = Instant::now() + timeout;
-    let mut last;
+    // The last check's exit code, or why it could not run.
+    let mut last: Result<i64, bollard::errors::Error>;
     loop {
         let exec = docker
             .create_exec(
@@ -198,7 +199,7 @@ async fn wait_ready(
                     )
                     .await;
                 if let Err(error) = started {
-                    last = error.to_string();
+                    last = Err(error);
                 } else {
                     loop {
                         match docker.inspect_exec(&exec.id).await {
@@ -207,15 +208,11 @@ async fn wait_ready(
                             }
                             Ok(state) if state.exit_code == Some(0) => return Ok(()),
                             Ok(state) => {
-                                last = format!(
-                                    "`{}` exited with code {}",
-                                    command.join(" "),
-                                    state.exit_code.unwrap_or(-1)
-                                );
+                                last = Ok(state.exit_code.unwrap_or(-1));
                                 break;
                             }
                             Err(error) => {
-                                last = error.to_string();
+                                last = Err(error);
                                 break;
                             }
                         }
@@ -223,13 +220,20 @@ async fn wait_ready(
                 }
             }
             // The container is not running (it exited): no point waiting.
-            Err(error) => return Err(format!("cannot run its readiness check: {error}")),
+            Err(error) => return Err(Unready::Check(error)),
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "not ready after {}: {last}",
-                humantime::format_duration(timeout)
-            ));
+            return Err(match last {
+                Ok(code) => Unready::Reason(format!(
+                    "not ready after {}: `{}` exited with code {code}",
+                    humantime::format_duration(timeout),
+                    command.join(" ")
+                )),
+                Err(source) => Unready::CheckFailed {
+                    after: timeout,
+                    source,
+                },
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
