@@ -6,9 +6,10 @@
 //! up to a bound per service, with a bounded queue behind it; a full queue, a
 //! trap, a timeout or an input that fails the schema becomes a `failed` finish.
 
-use crate::bus::{Bus, BusError, Connector, Message, Will};
+use crate::bus::{Bus, BusError, Message, Will};
 use crate::capability::ServiceEvent;
 use crate::component::{ComponentService, Job};
+use crate::connector::Connector;
 use crate::docker::lambda::LambdaService;
 use crate::protocol::{self, CORRELATION_FIELD, Object};
 use crate::service::{ActionSchemas, Failure, FailureKind, ServiceInfo, check_schema};
