@@ -22,9 +22,9 @@ pub enum BrokerError {
         #[source]
         source: std::io::Error,
     },
-    /// An in-process link could not be made.
-    #[error("the embedded MQTT broker refused an in-process link: {0}")]
-    Link(String),
+    /// An in-process link could not be made (the cause boxed: rumqttd's is large).
+    #[error("the embedded MQTT broker refused an in-process link")]
+    Link(#[source] Box<rumqttd::local::LinkError>),
     /// The broker thread did not start listening.
     #[error("the embedded MQTT broker did not start listening on {0} within 5 s")]
     NotListening(SocketAddr),
@@ -63,7 +63,7 @@ impl EmbeddedBroker {
         for n in 0..links {
             match broker.link(&format!("copper-wasm-local-{n}")) {
                 Ok(link) => made.push(link),
-                Err(error) => return Err(BrokerError::Link(error.to_string())),
+                Err(error) => return Err(BrokerError::Link(Box::new(error))),
             }
         }
         let links = made;

@@ -8,7 +8,8 @@
 //! - [`runner`]: runs the steps as their needs allow, each published and awaited;
 //!   records every run; [`progress`] shows it.
 //! - [`protocol`]: copper's topics and message shapes.
-//! - [`bus`]: the MQTT client; [`broker`]: the embedded broker.
+//! - [`bus`]: the MQTT client; [`broker`]: the embedded broker; [`connector`]: how the
+//!   host's clients reach its broker (in-process links to the embedded one, or TCP).
 //! - [`scheduler`]: the registry of services, served on the bus with bounded concurrency.
 //! - [`service`]: what a service is, whatever runs it, and how a request fails;
 //!   [`job`]: one request as a backend runs it, and what it reports meanwhile;
@@ -63,6 +64,7 @@ pub mod bus;
 pub mod capability;
 pub mod component;
 pub mod component_url;
+pub mod connector;
 pub mod docker;
 pub mod environment;
 pub mod host;

@@ -6,8 +6,9 @@
 //! up to a bound per service, with a bounded queue behind it; a full queue, a
 //! trap, a timeout or an input that fails the schema becomes a `failed` finish.
 
-use crate::bus::{Bus, BusError, Connector, Message, Will};
+use crate::bus::{Bus, BusError, Message, Will};
 use crate::component::ComponentService;
+use crate::connector::Connector;
 use crate::docker::lambda::LambdaService;
 use crate::job::{Job, ServiceEvent};
 use crate::protocol::{self, CORRELATION_FIELD, Object};

@@ -9,9 +9,10 @@ mod run;
 pub use run::{Checked, RunError};
 
 use crate::broker::{BrokerError, EmbeddedBroker};
-use crate::bus::{BrokerAddress, Bus, BusError, Connector, Will};
+use crate::bus::{BrokerAddress, Bus, BusError, Will};
 use crate::capability::git::GitConfig;
 use crate::component::{Limits, LoadError, Runtime, default_compiled_cache};
+use crate::connector::Connector;
 use crate::docker::{
     self, DockerError, Engine, lambda::LambdaService, long_running, sidecar::Sidecars,
 };

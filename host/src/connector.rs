@@ -1,0 +1,42 @@
+//! How a host's clients reach its broker: in-process links to the embedded one, TCP to an external one.
+
+use crate::broker::EmbeddedBroker;
+use crate::bus::{BrokerAddress, Bus, BusError, Will};
+use tokio_util::sync::CancellationToken;
+
+/// How the host's parts reach the broker: in-process links into the embedded
+/// broker while it has some, TCP otherwise.
+#[derive(Clone)]
+pub enum Connector {
+    /// An external broker.
+    Tcp(BrokerAddress),
+    /// The embedded broker.
+    Embedded(EmbeddedBroker),
+}
+
+impl Connector {
+    /// The address clients outside the process use.
+    pub fn address(&self) -> BrokerAddress {
+        match self {
+            Connector::Tcp(address) => address.clone(),
+            Connector::Embedded(broker) => broker.address(),
+        }
+    }
+
+    /// A new client; `will` only applies over TCP (an in-process client's process
+    /// is the broker's: if it dies, the broker dies with it).
+    pub async fn connect(
+        &self,
+        client_id: &str,
+        will: Option<Will>,
+        shutdown: CancellationToken,
+    ) -> Result<Bus, BusError> {
+        let address = self.address();
+        if let Connector::Embedded(broker) = self
+            && let Some(link) = broker.take_link()
+        {
+            return Ok(Bus::connect_link(&address, link, shutdown));
+        }
+        Bus::connect(&address, client_id, will, shutdown).await
+    }
+}
