@@ -4,6 +4,15 @@
 
 mod cli;
 
-fn main() -> std::process::ExitCode {
-    cli::main()
+use std::process::ExitCode;
+
+/// Runs the command; prints its error once, as a chain, and leaves with its exit code.
+fn main() -> ExitCode {
+    match cli::main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", error.report());
+            ExitCode::from(error.exit_code())
+        }
+    }
 }

@@ -271,3 +271,76 @@ fn components_are_compiled_once() {
         "the second run reuses the artifacts as they are"
     );
 }
+
+/// The `error:` lines of a command's standard error.
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("error:")).collect()
+}
+
+#[test]
+fn each_exit_code_comes_with_its_error_printed_once_as_a_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2: bad input, the parser's reason after it.
+    let out = output(copper(dir.path()).args(["call", "fetcher/fetch", "--input", "{nope"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        error_lines(&out.stderr),
+        ["error: --input is not JSON: key must be a string at line 1 column 2"],
+        "{}",
+        out.stderr
+    );
+    // 3: a broker nobody answers on; its password never shows, each cause once.
+    std::fs::write(dir.path().join("x.yaml"), "- action: a/b\n").unwrap();
+    let out = output(copper(dir.path()).args([
+        "run",
+        "x.yaml",
+        "--broker",
+        "mqtt://me:hunter2@127.0.0.1:1",
+    ]));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let errors = error_lines(&out.stderr);
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(
+        errors[0].starts_with(
+            "error: cannot start the host: cannot connect to the MQTT broker at mqtt://me:***@127.0.0.1:1: "
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        errors[0].matches("os error").count(),
+        1,
+        "the cause shows once: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    // 1: a failed step, named after the run's summary.
+    std::fs::write(
+        dir.path().join("w.yaml"),
+        "- id: broken\n  action: testkit/fail\n- id: after\n  action: testkit/echo\n",
+    )
+    .unwrap();
+    let testkit = copper_wasm::builtin::TESTKIT_PATH;
+    let out = output(copper(dir.path()).args(["run", "w.yaml", "--component", testkit]));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        error_lines(&out.stderr),
+        ["error: 1 of 2 steps failed: `broken`"],
+        "{}",
+        out.stderr
+    );
+    // 1: a called action that failed: its finish on standard output, why on standard error.
+    let out = output(copper(dir.path()).args(["call", "testkit/fail", "--component", testkit]));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("\"status\": \"failed\""),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        error_lines(&out.stderr),
+        ["error: `testkit/fail`: failed: asked to fail"],
+        "{}",
+        out.stderr
+    );
+}

@@ -4,11 +4,11 @@
 //! invalid workflow or input; 3 the host could not do its job (broker,
 //! components, files); 130 interrupted.
 
+pub mod error;
 mod plugin;
 mod run;
 mod scaffold;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use copper_wasm::bus::BrokerAddress;
 use copper_wasm::host::{BrokerChoice, Host, HostConfig};
@@ -16,9 +16,9 @@ use copper_wasm::protocol::{Object, Status};
 use copper_wasm::runner::RequestError;
 use copper_wasm::service::ServiceInfo;
 use copper_wasm::services_file::{BackendSpec, ServicesFile};
+use error::CliError;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 /// Run workflows of actions over MQTT, answered by WASI components or any service on the broker.
@@ -174,13 +174,9 @@ struct HostArgs {
     no_services_file: bool,
 }
 
-/// A failure with the exit code it deserves.
-#[derive(Debug)]
-struct Exit(u8);
-
 impl HostArgs {
     /// The services file given, else `copper.yaml` in `dir`, read and checked.
-    fn services_file(&self, dir: &std::path::Path) -> anyhow::Result<Option<ServicesFile>> {
+    fn services_file(&self, dir: &std::path::Path) -> Result<Option<ServicesFile>, CliError> {
         if self.no_services_file {
             return Ok(None);
         }
@@ -191,10 +187,12 @@ impl HostArgs {
                 None => return Ok(None),
             },
         };
-        ServicesFile::load(&path).map(Some).map_err(|e| fail(2, e))
+        Ok(Some(ServicesFile::load(&path)?))
     }
 
-    fn config(&self, default_listen: SocketAddr) -> anyhow::Result<HostConfig> {
+    /// The host's configuration; the embedded broker listens on `default_listen`
+    /// unless `--listen` says otherwise.
+    fn config(&self, default_listen: SocketAddr) -> Result<HostConfig, CliError> {
         let broker = match &self.broker {
             Some(url) => BrokerChoice::External(BrokerAddress::parse(url)?),
             None => BrokerChoice::Embedded(self.listen.unwrap_or(default_listen)),
@@ -232,44 +230,15 @@ fn init_logging(verbose: u8, serving: bool) {
         .try_init();
 }
 
-/// Runs the command line; returns the process exit code.
-pub fn main() -> ExitCode {
+/// Runs the command line; its error, if any, says the exit code ([`CliError::exit_code`]).
+pub fn main() -> Result<(), CliError> {
     let cli = Cli::parse();
     init_logging(cli.verbose, matches!(cli.command, Command::Serve { .. }));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(3);
-        }
-    };
-    match runtime.block_on(dispatch(cli.command)) {
-        Ok(code) => ExitCode::from(code),
-        Err(error) => {
-            let code = error.downcast_ref::<Exit>().map_or(3, |e| e.0);
-            if error.downcast_ref::<Exit>().is_none() {
-                eprintln!("error: {error:#}");
-            }
-            ExitCode::from(code)
-        }
-    }
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}", self.0)
-    }
-}
-
-impl std::error::Error for Exit {}
-
-/// Prints an error chain once and leaves with `code`.
-fn fail(code: u8, error: impl std::fmt::Display) -> anyhow::Error {
-    eprintln!("error: {error:#}");
-    Exit(code).into()
+        .map_err(CliError::AsyncRuntime)?;
+    runtime.block_on(dispatch(cli.command))
 }
 
 const ANY_LOOPBACK_PORT: SocketAddr =
@@ -286,7 +255,7 @@ async fn interrupted() {
     }
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<u8> {
+async fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
         Command::Run {
             workflow,
@@ -338,7 +307,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
     }
 }
 
-async fn serve(args: HostArgs) -> anyhow::Result<u8> {
+async fn serve(args: HostArgs) -> Result<(), CliError> {
     let mut config = args.config(MQTT_LOOPBACK)?;
     if !args.no_local_services
         && let Some(file) = args.services_file(std::path::Path::new("."))?
@@ -348,7 +317,7 @@ async fn serve(args: HostArgs) -> anyhow::Result<u8> {
     let shutdown = CancellationToken::new();
     let host = Host::start(config, shutdown.clone())
         .await
-        .context("cannot start the host")?;
+        .map_err(|e| CliError::Start(Box::new(e)))?;
     let topics = host.registry().topics();
     tracing::info!(broker = %host.address(), "serving {}", topics.join(", "));
     eprintln!(
@@ -359,16 +328,16 @@ async fn serve(args: HostArgs) -> anyhow::Result<u8> {
     interrupted().await;
     eprintln!("stopping");
     host.stop().await;
-    Ok(0)
+    Ok(())
 }
 
 async fn services(
     components: Vec<PathBuf>,
     json: bool,
     file: Option<PathBuf>,
-) -> anyhow::Result<u8> {
+) -> Result<(), CliError> {
     let file = match file.or_else(|| ServicesFile::beside(std::path::Path::new("./workflow"))) {
-        Some(path) => ServicesFile::load(&path).map_err(|e| fail(2, e))?,
+        Some(path) => ServicesFile::load(&path)?,
         None => ServicesFile::default(),
     };
     let config = HostConfig {
@@ -378,7 +347,7 @@ async fn services(
     };
     let registry = copper_wasm::host::load_registry(&config)
         .await
-        .context("cannot load the services")?;
+        .map_err(|e| CliError::LoadServices(Box::new(e)))?;
     // Containers and external services are described by the file (nothing is started).
     let declared: Vec<ServiceInfo> = file
         .services
@@ -404,8 +373,8 @@ async fn services(
         .collect();
     let services: Vec<&ServiceInfo> = registry.services().chain(&declared).collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&services)?);
-        return Ok(0);
+        print_json(&services)?;
+        return Ok(());
     }
     for service in services {
         println!(
@@ -416,7 +385,16 @@ async fn services(
         );
         print_actions(service);
     }
-    Ok(0)
+    Ok(())
+}
+
+/// Prints `value` as pretty JSON on standard output.
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(CliError::Json)?
+    );
+    Ok(())
 }
 
 /// `git, workspace`, or `none`.
@@ -469,19 +447,18 @@ async fn call(
     input: String,
     timeout: Option<String>,
     args: HostArgs,
-) -> anyhow::Result<u8> {
+) -> Result<(), CliError> {
     if !copper_wasm::protocol::is_action_topic(&topic) {
-        return Err(fail(2, RequestError::NotAnAction(topic)));
+        return Err(RequestError::NotAnAction(topic).into());
     }
-    let fields: Object = match serde_json::from_str(&input) {
-        Ok(serde_json::Value::Object(map)) => map,
-        Ok(_) => return Err(fail(2, "--input must be a JSON object")),
-        Err(e) => return Err(fail(2, format!("--input is not JSON: {e}"))),
+    let fields: Object = match serde_json::from_str(&input).map_err(CliError::InputNotJson)? {
+        serde_json::Value::Object(map) => map,
+        _ => return Err(CliError::InputNotObject),
     };
     let wait = match timeout {
         Some(text) => Some(
             copper_wasm::timeout::parse(&serde_json::Value::String(text))
-                .map_err(|e| fail(2, format!("--timeout {e}")))?,
+                .map_err(CliError::Timeout)?,
         ),
         None => None,
     };
@@ -498,27 +475,20 @@ async fn call(
     }
     let host = Host::start(config, CancellationToken::new())
         .await
-        .context("cannot start the host")?;
+        .map_err(|e| CliError::Start(Box::new(e)))?;
     let answer = tokio::select! {
         answer = host.call_watching(&topic, &fields, wait, |message| eprintln!("{topic}: {message}")) => Some(answer),
         () = interrupted() => None,
     };
     host.stop().await;
-    match answer {
-        None => Ok(130),
-        Some(Ok(finish)) => {
-            let payload = serde_json::Value::Array(vec![serde_json::Value::Object(finish.entry)]);
-            println!("{}", serde_json::to_string_pretty(&payload)?);
-            Ok(if finish.status == Status::Success {
-                0
-            } else {
-                1
-            })
-        }
-        Some(Err(RequestError::Bus(error))) => Err(error.into()),
-        Some(Err(error @ (RequestError::NotServed { .. } | RequestError::NotAnAction(_)))) => {
-            Err(fail(2, error))
-        }
-        Some(Err(error)) => Err(fail(1, error)),
+    let finish = answer.ok_or(CliError::Interrupted { resume: None })??;
+    let payload = serde_json::Value::Array(vec![serde_json::Value::Object(finish.entry)]);
+    print_json(&payload)?;
+    match finish.status {
+        Status::Success => Ok(()),
+        _ => Err(CliError::ActionFailed {
+            topic,
+            why: finish.error,
+        }),
     }
 }

@@ -1,6 +1,6 @@
 //! `copper-wasm plugin check` and `plugin run`: for plugin authors.
 
-use super::{HostArgs, fail};
+use super::{CliError, HostArgs};
 use copper_wasm::capability::git::GitConfig;
 use copper_wasm::component::{Limits, Runtime};
 use copper_wasm::sandbox::Sandbox;
@@ -22,32 +22,23 @@ fn kind(bytes: &[u8]) -> Kind {
 }
 
 /// `copper-wasm plugin check FILE`: loads the component as the host would and reports.
-pub async fn check(file: &Path) -> anyhow::Result<u8> {
-    let bytes =
-        std::fs::read(file).map_err(|e| fail(2, format!("cannot read {}: {e}", file.display())))?;
+pub async fn check(file: &Path) -> Result<(), CliError> {
+    let bytes = std::fs::read(file).map_err(|source| CliError::ReadComponent {
+        path: file.to_path_buf(),
+        source,
+    })?;
     match kind(&bytes) {
         Kind::Component => {}
-        Kind::CoreModule => {
-            return Err(fail(
-                2,
-                format!(
-                    "{} is a core WebAssembly module, not a component: build it for \
-                     wasm32-wasip2 (cargo), with componentize-py or jco, or wrap it with \
-                     `wasm-tools component new`",
-                    file.display()
-                ),
-            ));
-        }
-        Kind::NotWasm => {
-            return Err(fail(
-                2,
-                format!("{} is not WebAssembly (no `\\0asm` header)", file.display()),
-            ));
-        }
+        Kind::CoreModule => return Err(CliError::CoreModule(file.to_path_buf())),
+        Kind::NotWasm => return Err(CliError::NotWasm(file.to_path_buf())),
     }
     let scratch = std::env::temp_dir().join(format!("copper-wasm-check-{}", std::process::id()));
     let loaded = async {
-        let sandbox = Sandbox::new(&scratch.join("cache"), &scratch)?;
+        let sandbox =
+            Sandbox::new(&scratch.join("cache"), &scratch).map_err(|source| CliError::Scratch {
+                path: scratch.clone(),
+                source,
+            })?;
         let runtime = Runtime::new(
             sandbox,
             copper_wasm::component::default_compiled_cache(),
@@ -55,29 +46,14 @@ pub async fn check(file: &Path) -> anyhow::Result<u8> {
             Limits::default(),
         )
         .map_err(copper_wasm::host::HostError::Runtime)?;
-        Ok::<_, anyhow::Error>(runtime.load(&bytes).await)
+        Ok::<_, CliError>(runtime.load(&bytes).await)
     }
     .await;
     let _ = std::fs::remove_dir_all(&scratch);
-    let component = match loaded? {
-        Ok(component) => component,
-        Err(error) => {
-            let chain = format!("{:#}", anyhow::Error::from(error));
-            let hint = if chain.contains("copper:service/service") || chain.contains("no exported")
-            {
-                "\nit must export the `service` interface of the `copper:service` WIT package (see wit/service.wit)"
-            } else {
-                ""
-            };
-            return Err(fail(
-                2,
-                format!(
-                    "{} is not a copper-wasm plugin: {chain}{hint}",
-                    file.display()
-                ),
-            ));
-        }
-    };
+    let component = loaded?.map_err(|source| CliError::NotAPlugin {
+        path: file.to_path_buf(),
+        source,
+    })?;
     let info = component.info();
     println!(
         "{}: service `{}` {}",
@@ -90,7 +66,7 @@ pub async fn check(file: &Path) -> anyhow::Result<u8> {
     println!(
         "ok: exports copper:service/service, imports only what it declares, and its schemas are valid JSON Schemas"
     );
-    Ok(0)
+    Ok(())
 }
 
 /// `copper-wasm plugin run FILE TOPIC --input JSON`: one action of a local component.
@@ -100,9 +76,9 @@ pub async fn run(
     input: String,
     timeout: Option<String>,
     mut host: HostArgs,
-) -> anyhow::Result<u8> {
+) -> Result<(), CliError> {
     if !file.is_file() {
-        return Err(fail(2, format!("no component file {}", file.display())));
+        return Err(CliError::NoComponentFile(file.to_path_buf()));
     }
     host.components = vec![file.to_path_buf()];
     host.no_builtins = true;

@@ -1,13 +1,13 @@
 //! `copper-wasm run` and `copper-wasm runs`: run a workflow (or resume one), list
 //! and show past runs.
 
-use super::{ANY_LOOPBACK_PORT, HostArgs, fail, interrupted};
+use super::{ANY_LOOPBACK_PORT, CliError, HostArgs, interrupted, print_json};
 use copper_wasm::Host;
 use copper_wasm::environment::Environment;
-use copper_wasm::host::{HostError, RunError};
+use copper_wasm::host::HostError;
 use copper_wasm::progress::{Progress, Style};
 use copper_wasm::runner::record::{self, RunRecord};
-use copper_wasm::runner::{self, RunOptions};
+use copper_wasm::runner::{self, RunOptions, StepStatus};
 use copper_wasm::services_file::{BackendSpec, ServicesFile};
 use copper_wasm::workflow::Workflow;
 use std::collections::BTreeMap;
@@ -36,69 +36,66 @@ pub struct RunArgs {
 
 /// A host that cannot start because of one service: an error naming the first
 /// step that asks for it (exit 2); any other: exit 3.
-fn step_error(workflow: &Workflow, services: &ServicesFile, error: HostError) -> anyhow::Error {
+fn step_error(workflow: &Workflow, services: &ServicesFile, error: HostError) -> CliError {
     let step = error
         .service()
         .and_then(|name| workflow.steps.iter().find(|s| s.service() == name));
-    let error = anyhow::Error::new(error);
     let Some(step) = step else {
-        return error.context("cannot start the host");
+        return CliError::Start(Box::new(error));
     };
     let service = step.service();
     let declared = services
         .get(service)
         .map(|s| format!(" ({}:{})", s.file.display(), s.line))
         .unwrap_or_default();
-    let problem = format!("{error:#}");
-    fail(
-        2,
-        workflow.problem(
+    CliError::Unservable {
+        problem: Box::new(workflow.problem(
             step,
             "action",
             format!(
-                "step {} asks for `{}`, but service `{service}`{declared} cannot be served: {problem}",
+                "step {} asks for `{}`, but service `{service}`{declared} cannot be served",
                 step.number, step.action
             ),
-        ),
-    )
+        )),
+        source: Box::new(error),
+    }
 }
 
 /// The process environment over the `.env` file.
-fn environment(env_file: Option<&Path>, folder: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+fn environment(
+    env_file: Option<&Path>,
+    folder: &Path,
+) -> Result<BTreeMap<String, String>, CliError> {
     let dotenv = match env_file {
-        Some(path) => Environment::from_file(path).map_err(|e| fail(2, e))?,
-        None => Environment::load(folder).map_err(|e| fail(2, e))?,
-    };
+        Some(path) => Environment::from_file(path),
+        None => Environment::load(folder),
+    }
+    .map_err(CliError::Environment)?;
     let mut env: BTreeMap<String, String> = dotenv.variables().clone();
     env.extend(std::env::vars());
     Ok(env)
 }
 
 /// `copper-wasm run`.
-pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+pub async fn run(args: RunArgs) -> Result<(), CliError> {
     let cache = args.host.cache.clone();
     let (workflow, text, resumed) = match (&args.resume, &args.workflow) {
         (Some(id), _) => {
-            let state = record::state(&cache, id).map_err(|e| {
-                fail(
-                    2,
-                    format!(
-                        "no run `{id}` in {}: {e}",
-                        record::runs_dir(&cache).display()
-                    ),
-                )
-            })?;
+            let state = record::state(&cache, id).map_err(|source| no_run(&cache, id, source))?;
             let text =
                 std::fs::read_to_string(record::runs_dir(&cache).join(id).join("workflow.yaml"))
-                    .map_err(|e| fail(2, format!("run `{id}` has no workflow: {e}")))?;
-            let workflow = Workflow::parse(&text, &state.source).map_err(|e| fail(2, e))?;
+                    .map_err(|source| CliError::RunWithoutWorkflow {
+                        id: id.clone(),
+                        source,
+                    })?;
+            let workflow = Workflow::parse(&text, &state.source)?;
             (workflow, text, Some((id.clone(), state)))
         }
         (None, Some(path)) => {
-            let (workflow, text) = Workflow::read(path).map_err(|e| fail(2, e))?;
+            let (workflow, text) = Workflow::read(path)?;
             (workflow, text, None)
         }
-        (None, None) => return Err(fail(2, "give a workflow file, or --resume RUN")),
+        (None, None) => return Err(CliError::NoWorkflow),
     };
     let folder = workflow
         .source
@@ -135,6 +132,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     outcome
 }
 
+/// Run `id` is not in the cache.
+fn no_run(cache: &Path, id: &str, source: std::io::Error) -> CliError {
+    CliError::NoRun {
+        id: id.to_string(),
+        dir: record::runs_dir(cache),
+        source,
+    }
+}
+
 /// The run itself, on a started host.
 async fn run_on(
     host: &Host,
@@ -143,7 +149,7 @@ async fn run_on(
     text: &str,
     resumed: Option<(String, record::RunState)>,
     env: BTreeMap<String, String>,
-) -> anyhow::Result<u8> {
+) -> Result<(), CliError> {
     let cache = &args.host.cache;
     let mut options = RunOptions {
         max_parallel: args.max_parallel.max(1),
@@ -151,20 +157,12 @@ async fn run_on(
         external: args.external.clone(),
         ..RunOptions::default()
     };
-    let checked = match host.check(workflow, &options).await {
-        Ok(checked) => checked,
-        Err(error) => {
-            return Err(match error {
-                RunError::Invalid(error) => fail(2, error),
-                RunError::Bus(error) => error.into(),
-            });
-        }
-    };
+    let checked = host.check(workflow, &options).await?;
     let secrets = runner::secret_values(workflow, &options.env);
     let (mut record, done, run_id) = match resumed {
         Some((id, state)) => {
             let done = state.succeeded();
-            let record = RunRecord::resume(cache, &id, state, secrets)?;
+            let record = RunRecord::resume(cache, &id, state, secrets).map_err(CliError::Record)?;
             (record, done, id)
         }
         None => {
@@ -183,7 +181,7 @@ async fn run_on(
                 &steps,
                 secrets,
             )
-            .map_err(|e| fail(3, format!("cannot write the run's folder: {e}")))?;
+            .map_err(CliError::Record)?;
             (record, BTreeMap::new(), id)
         }
     };
@@ -207,35 +205,36 @@ async fn run_on(
         }) => Some(report?),
         () = interrupted() => None,
     };
-    match outcome {
-        Some(report) => {
-            if !args.json_events {
-                copper_wasm::progress::print_summary(&report);
-            }
-            Ok(if report.success() { 0 } else { 1 })
-        }
-        None => {
-            eprintln!(
-                "interrupted; `copper-wasm run --resume {}` goes on where it stopped",
-                record
-                    .dir()
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-            );
-            Ok(130)
-        }
+    let Some(report) = outcome else {
+        let id = record.dir().file_name().unwrap_or_default();
+        return Err(CliError::Interrupted {
+            resume: Some(id.to_string_lossy().into_owned()),
+        });
+    };
+    if !args.json_events {
+        copper_wasm::progress::print_summary(&report);
     }
+    if report.success() {
+        return Ok(());
+    }
+    Err(CliError::StepsFailed {
+        failed: report
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Failed && !s.continued)
+            .map(|s| s.id.clone())
+            .collect(),
+        total: report.steps.len(),
+    })
 }
 
 /// `copper-wasm runs [show ID]`.
-pub fn runs(cache: &Path, show: Option<String>, json: bool) -> anyhow::Result<u8> {
+pub fn runs(cache: &Path, show: Option<String>, json: bool) -> Result<(), CliError> {
     match show {
         None => {
             let runs = record::list(cache);
             if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
-                return Ok(0);
+                return print_json(&runs);
             }
             if runs.is_empty() {
                 println!("no runs in {}", record::runs_dir(cache).display());
@@ -256,22 +255,13 @@ pub fn runs(cache: &Path, show: Option<String>, json: bool) -> anyhow::Result<u8
                     run.workflow
                 );
             }
-            Ok(0)
+            Ok(())
         }
         Some(id) => {
-            let (state, history) = record::show(cache, &id).map_err(|e| {
-                fail(
-                    2,
-                    format!(
-                        "no run `{id}` in {}: {e}",
-                        record::runs_dir(cache).display()
-                    ),
-                )
-            })?;
+            let (state, history) =
+                record::show(cache, &id).map_err(|source| no_run(cache, &id, source))?;
             if json {
-                let value = serde_json::json!({"state": state, "events": history});
-                println!("{}", serde_json::to_string_pretty(&value)?);
-                return Ok(0);
+                return print_json(&serde_json::json!({"state": state, "events": history}));
             }
             println!(
                 "run {} of {} ({}): {}, started {}{}",
@@ -307,7 +297,7 @@ pub fn runs(cache: &Path, show: Option<String>, json: bool) -> anyhow::Result<u8
                     .join("events.jsonl")
                     .display()
             );
-            Ok(0)
+            Ok(())
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `copper-wasm plugin new NAME [--lang rust|python]`: a working plugin project.
 
-use super::fail;
+use super::CliError;
 use std::path::Path;
 
 /// The WIT package plugins implement, as this host serves it.
@@ -131,16 +131,13 @@ docs/authoring.md for the sandbox, the capabilities and the limits.
 "#;
 
 /// Writes a new plugin project `name` in the working folder.
-pub fn new(name: &str, lang: &str) -> anyhow::Result<u8> {
-    if !copper_wasm::protocol::is_safe_name(name) || name.contains('.') || name.starts_with('-') {
-        return Err(fail(
-            2,
-            format!("`{name}` is not a plain plugin name (letters, digits, `_`, `-`)"),
-        ));
+pub fn new(name: &str, lang: &str) -> Result<(), CliError> {
+    if !copper_wasm::protocol::is_service_name(name) || name.starts_with('-') {
+        return Err(CliError::PluginName(name.to_string()));
     }
     let dir = Path::new(name);
     if dir.exists() {
-        return Err(fail(2, format!("{} already exists", dir.display())));
+        return Err(CliError::Exists(dir.to_path_buf()));
     }
     let fill = |template: &str| {
         template
@@ -159,24 +156,21 @@ pub fn new(name: &str, lang: &str) -> anyhow::Result<u8> {
             ("README.md", fill(PYTHON_README)),
             ("wit/service.wit", WIT.to_string()),
         ],
-        other => {
-            return Err(fail(
-                2,
-                format!("no template for `{other}`: rust or python"),
-            ));
-        }
+        other => return Err(CliError::NoTemplate(other.to_string())),
     };
     for (path, text) in &files {
         let path = dir.join(path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+        let written = match path.parent() {
+            Some(parent) => std::fs::create_dir_all(parent),
+            None => Ok(()),
         }
-        std::fs::write(&path, text)?;
+        .and_then(|()| std::fs::write(&path, text));
+        written.map_err(|source| CliError::Write { path, source })?;
     }
     println!(
         "created {} ({lang}); see {}/README.md to build it",
         dir.display(),
         dir.display()
     );
-    Ok(0)
+    Ok(())
 }
