@@ -16,12 +16,18 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The astro-big-doc `content/` fixture of ../shared.
-pub fn fixture_tarball() -> PathBuf {
-    let path = repo_root().join("../shared/fixtures/astro-big-doc-content.tar.gz");
-    assert!(path.exists(), "fixture missing: {}", path.display());
-    path
+/// The trimmed copy of astro-big-doc's `content/` folder (its origin and what was
+/// left out: tests/fixtures/astro-big-doc/ORIGIN.md).
+pub fn astro_big_doc_content() -> PathBuf {
+    repo_root().join("tests/fixtures/astro-big-doc/content")
 }
+
+/// Markdown pages under the served `content/`: the fixture's 30 and `see-also.md`.
+pub const ASTRO_PAGES: usize = 31;
+/// Files under the served `content/`: the fixture's 58 and `see-also.md`.
+pub const ASTRO_CONTENT_FILES: usize = 59;
+/// Their bytes: the fixture's 250,675 and `see-also.md`'s 66.
+pub const ASTRO_CONTENT_BYTES: u64 = 250_741;
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
@@ -204,16 +210,7 @@ impl GitServer {
 /// `root/served`; returns the git server and the work tree (to compare against).
 pub fn serve_astro_big_doc(root: &Path) -> (GitServer, PathBuf) {
     let work = root.join("astro-work");
-    std::fs::create_dir_all(&work).unwrap();
-    let status = Command::new("tar")
-        .arg("xzf")
-        .arg(fixture_tarball())
-        .arg("-C")
-        .arg(&work)
-        .status()
-        .unwrap();
-    assert!(status.success(), "tar failed");
-    std::fs::rename(work.join("astro-big-doc-content"), work.join("content")).unwrap();
+    copy_tree(&astro_big_doc_content(), &work.join("content"));
     std::fs::write(work.join("README.md"), "# astro-big-doc (test copy)\n").unwrap();
     // One page of ours with relative links to markdown, to see them rewritten.
     std::fs::write(
@@ -221,6 +218,20 @@ pub fn serve_astro_big_doc(root: &Path) -> (GitServer, PathBuf) {
         "# See also\n\n[Home](readme.md), [examples](examples/readme.md#top)\n",
     )
     .unwrap();
+    let files = files_under(&work.join("content"));
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    assert_eq!(
+        (
+            files_with_extension(&work.join("content"), "md").len(),
+            files.len(),
+            bytes
+        ),
+        (ASTRO_PAGES, ASTRO_CONTENT_FILES, ASTRO_CONTENT_BYTES),
+        "tests/fixtures/astro-big-doc changed: update the ASTRO_* counts beside this check"
+    );
     commit_tree(&work);
     let served = root.join("served");
     std::fs::create_dir_all(served.join("MicroWebStacks")).unwrap();
@@ -453,6 +464,16 @@ pub async fn client(port: u16) -> Bus {
             }
             Err(error) => panic!("cannot connect to 127.0.0.1:{port}: {error}"),
         }
+    }
+}
+
+/// Copies the files under `from` into `to`, folders made as needed.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for file in files_under(from) {
+        let target = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target)
+            .unwrap_or_else(|e| panic!("cannot copy {}: {e}", file.display()));
     }
 }
 
