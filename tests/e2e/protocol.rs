@@ -221,11 +221,7 @@ async fn our_runner_drives_a_service_that_speaks_only_copper() {
         command
     };
     let out = output_async(run(&good)).await;
-    assert_eq!(
-        out.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+    out.assert_success();
     assert!(
         out.stdout.contains("2 of 2 steps succeeded"),
         "{}",
@@ -241,11 +237,7 @@ async fn our_runner_drives_a_service_that_speaks_only_copper() {
     )
     .unwrap();
     let out = output_async(run(&bad)).await;
-    assert_eq!(
-        out.code, 1,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+    out.assert_exit(1);
     assert!(out.stderr.contains("nobody to greet"), "{}", out.stderr);
     assert!(
         out.stdout.contains("skipped"),
@@ -265,7 +257,7 @@ async fn our_runner_drives_a_service_that_speaks_only_copper() {
         .arg(&good)
         .args(["--broker", &broker, "--no-local-services"]);
     let out = output_async(command).await;
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_exit(2);
     assert!(
         out.stderr.contains("greeter/hello") && out.stderr.contains("fetcher/fetch"),
         "{}",
@@ -303,15 +295,9 @@ async fn fifty_concurrent_calls_each_get_their_own_result() {
         })
         .collect();
     for (n, child) in children.into_iter().enumerate() {
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "call {n}: {}\n{}",
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let finish: Value = serde_json::from_str(&stdout).unwrap();
+        let out = Output::new(format!("call {n}"), child.wait_with_output().unwrap());
+        out.assert_success();
+        let finish: Value = serde_json::from_str(&out.stdout).unwrap();
         let entry = &finish[0];
         assert_eq!(
             entry["n"],

@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+mod copper_yaml;
+pub use copper_yaml::{Docker, ServicesFile, test_image};
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -73,19 +76,60 @@ pub fn copper(dir: &Path) -> Command {
 
 /// What a finished command printed.
 pub struct Output {
+    /// The command, for messages: its program's name and its arguments.
+    pub command: String,
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
+impl Output {
+    /// What `command` (as messages name it) left in `raw`.
+    pub fn new(command: impl Into<String>, raw: std::process::Output) -> Self {
+        Self {
+            command: command.into(),
+            code: raw.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&raw.stderr).into_owned(),
+        }
+    }
+
+    /// Fails unless the command succeeded (exit code 0), showing all it printed.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        self.assert_exit(0)
+    }
+
+    /// Fails unless the command exited with `code`, showing all it printed.
+    #[track_caller]
+    pub fn assert_exit(&self, code: i32) -> &Self {
+        assert!(
+            self.code == code,
+            "`{}` exited with {}, not {code}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.command,
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
 /// Runs a command to its end.
 pub fn output(command: &mut Command) -> Output {
-    let out = command.output().expect("the command runs");
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let program = Path::new(command.get_program())
+        .file_name()
+        .unwrap_or(command.get_program())
+        .to_string_lossy()
+        .into_owned();
+    let line = std::iter::once(program)
+        .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let raw = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{line}`: {e}"));
+    Output::new(line, raw)
 }
 
 /// Runs a command to its end without blocking the async runtime.
@@ -272,16 +316,12 @@ impl Mosquitto {
     /// signed by an authority made here; returns it and the authority's PEM file.
     pub fn start_tls(dir: &Path) -> (Self, std::path::PathBuf) {
         let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
+            let raw = Command::new("openssl")
                 .args(args)
                 .current_dir(dir)
                 .output()
                 .expect("openssl is installed (.ci/run installs Debian's package)");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            Output::new(format!("openssl {}", args.join(" ")), raw).assert_success();
         };
         let ec = [
             "-newkey",

@@ -13,11 +13,7 @@ fn run_website(dir: &Path, extra: &[&str], github_url: &str, work: &Path) {
             .args(extra)
             .env("COPPER_GITHUB_URL", github_url),
     );
-    assert_eq!(
-        out.code, 0,
-        "run failed\nstdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+    out.assert_success();
     assert!(
         out.stdout.contains("2 of 2 steps succeeded"),
         "{}",
