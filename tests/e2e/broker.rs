@@ -123,39 +123,39 @@ fn a_tls_broker_is_reached_over_mqtts_and_its_certificate_is_checked() {
         output(&mut command)
     };
     // A bundle: another authority first, then the broker's; every one is trusted.
-    let other = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=another authority",
-        ])
-        .args([
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ])
-        .args(["-keyout", "other.key", "-out", "other.pem"])
-        .current_dir(root.path())
-        .output()
-        .unwrap();
-    assert!(other.status.success(), "{other:?}");
+    output(
+        std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=another authority",
+            ])
+            .args([
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+            ])
+            .args(["-keyout", "other.key", "-out", "other.pem"])
+            .current_dir(root.path()),
+    )
+    .assert_success();
     let bundle = root.path().join("bundle.pem");
     let mut pem = std::fs::read(root.path().join("other.pem")).unwrap();
     pem.extend(std::fs::read(&ca).unwrap());
     std::fs::write(&bundle, pem).unwrap();
     // The listener speaks only TLS: an answer means the whole exchange went over it.
     let out = call(Some(&bundle));
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     let finish: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(finish[0]["filtered_files"], serde_json::json!(1));
     // Without the authority the certificate is refused: a host error naming the broker.
     let out = call(None);
-    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    out.assert_exit(3);
     assert!(
         out.stderr
             .contains(&format!("cannot connect to the MQTT broker at {url}"))

@@ -9,11 +9,7 @@ fn readme_main_command_builds_this_repositorys_docs() {
     let site = root.join(".copper/web/copper-wasm-docs");
     let _ = std::fs::remove_dir_all(&site);
     let out = output(copper(&root).args(["run", "workflows/docs.yaml"]));
-    assert_eq!(
-        out.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+    out.assert_success();
     assert!(
         out.stdout.contains("fetcher/fetch") && out.stdout.contains("success"),
         "{}",
@@ -44,7 +40,7 @@ fn malformed_yaml_is_reported_with_file_line_and_column() {
     )
     .unwrap();
     let out = output(copper(dir.path()).args(["run", "broken.yaml"]));
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_exit(2);
     let first = out.stderr.lines().next().unwrap_or_default();
     assert!(first.starts_with("error: broken.yaml:"), "{}", out.stderr);
     let location: Vec<&str> = first
@@ -74,7 +70,7 @@ fn unknown_action_names_the_entry_its_line_and_the_known_actions() {
     )
     .unwrap();
     let out = output(copper(dir.path()).args(["run", "typo.yaml"]));
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_exit(2);
     assert!(
         out.stderr.contains("typo.yaml:5: field `action`"),
         "{}",
@@ -95,14 +91,14 @@ fn unknown_action_names_the_entry_its_line_and_the_known_actions() {
 fn a_missing_workflow_and_bad_flags_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = output(copper(dir.path()).args(["run", "nope.yaml"]));
-    assert_eq!(out.code, 2);
+    out.assert_exit(2);
     assert!(
         out.stderr.contains("nope.yaml") && out.stderr.contains("cannot read"),
         "{}",
         out.stderr
     );
     let out = output(copper(dir.path()).args(["call", "fetcher/fetch", "--input", "[1]"]));
-    assert_eq!(out.code, 2);
+    out.assert_exit(2);
     assert!(out.stderr.contains("JSON object"), "{}", out.stderr);
     let out = output(copper(dir.path()).args([
         "run",
@@ -110,10 +106,8 @@ fn a_missing_workflow_and_bad_flags_are_usage_errors() {
         "--broker",
         "mqtt://me:hunter2@127.0.0.1:1",
     ]));
-    assert_eq!(
-        out.code, 2,
-        "the workflow is checked before the broker is reached"
-    );
+    // The workflow is checked before the broker is reached.
+    out.assert_exit(2);
     std::fs::write(dir.path().join("x.yaml"), "- action: a/b\n").unwrap();
     let out = output(copper(dir.path()).args([
         "run",
@@ -121,7 +115,7 @@ fn a_missing_workflow_and_bad_flags_are_usage_errors() {
         "--broker",
         "mqtt://me:hunter2@127.0.0.1:1",
     ]));
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    out.assert_exit(3);
     assert!(
         out.stderr.contains("mqtt://me:***@127.0.0.1:1"),
         "{}",
@@ -138,7 +132,7 @@ fn a_missing_workflow_and_bad_flags_are_usage_errors() {
 fn services_lists_actions_and_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let out = output(copper(dir.path()).args(["services"]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     assert!(
         out.stdout.contains("fetcher/fetch") && out.stdout.contains("markdown/build"),
         "{}",
@@ -178,7 +172,7 @@ fn call_without_a_broker_hosts_the_services_itself() {
         "--input",
         r#"{"type":"local","path":"notes","resource":"n"}"#,
     ]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     let finish: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(finish[0]["filtered_files"], serde_json::json!(1));
     let out = output(copper(dir.path()).args([
@@ -187,18 +181,16 @@ fn call_without_a_broker_hosts_the_services_itself() {
         "--input",
         r#"{"resource":"n","path":"/nowhere"}"#,
     ]));
-    assert_eq!(out.code, 1, "a failed action exits 1: {}", out.stdout);
+    // A failed action exits 1.
+    out.assert_exit(1);
     assert!(
         out.stdout.contains("\"status\": \"failed\""),
         "{}",
         out.stdout
     );
     let out = output(copper(dir.path()).args(["call", "markdown/biuld", "--input", "{}"]));
-    assert_eq!(
-        out.code, 2,
-        "an action nobody answers is a usage error: {}",
-        out.stderr
-    );
+    // An action nobody answers is a usage error.
+    out.assert_exit(2);
     assert!(
         out.stderr.contains("no service answers `markdown/biuld`")
             && out.stderr.contains("markdown/build"),
@@ -215,7 +207,7 @@ fn a_component_importing_an_undeclared_capability_is_refused() {
         "--component",
         copper_wasm::builtin::UNDECLARED_PATH,
     ]));
-    assert_eq!(out.code, 3, "{}", out.stdout);
+    out.assert_exit(3);
     assert!(
         out.stderr.contains("undeclared.wasm"),
         "names the file: {}",
@@ -252,7 +244,7 @@ fn components_are_compiled_once() {
             .env("COPPER_COMPILED_CACHE", &compiled)
             .arg("services"),
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     let first = cached();
     assert_eq!(
         first.len(),
@@ -264,7 +256,7 @@ fn components_are_compiled_once() {
             .env("COPPER_COMPILED_CACHE", &compiled)
             .arg("services"),
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     assert_eq!(
         cached(),
         first,

@@ -1,57 +1,14 @@
 //! Docker services on the real engine of this machine: lambdas, a long-running
 //! service, a sidecar, the same action as a component and as a container.
 //!
-//! The engine can pull nothing: the test image is imported from this machine's own
-//! busybox and mosquitto clients (tests/fixtures/shell-image). With no engine these
-//! tests fail, in CI and everywhere else: they never skip.
+//! The engine can pull nothing: the test image ([`test_image`]) is imported from this
+//! machine's own busybox and mosquitto clients (tests/fixtures/shell-image). With no
+//! engine these tests fail, in CI and everywhere else: they never skip.
 
 use crate::support::*;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
-
-/// The test image, built once per test run.
-fn shell_image() -> &'static str {
-    static IMAGE: OnceLock<String> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let info = Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .output()
-            .expect("the docker CLI runs");
-        assert!(
-            info.status.success(),
-            "these tests need a Docker engine, and none answers: {}",
-            String::from_utf8_lossy(&info.stderr)
-        );
-        // Tagged by the content of its recipe: built again only when that changes.
-        let folder = repo_root().join("tests/fixtures/shell-image");
-        let mut digest = Sha256::new();
-        for file in ["build.sh", "serve.sh"] {
-            digest.update(std::fs::read(folder.join(file)).unwrap());
-        }
-        let tag: String = digest.finalize()[..6]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let image = format!("copper-wasm-test/shell:{tag}");
-        let present = Command::new("docker")
-            .args(["image", "inspect", &image])
-            .output()
-            .unwrap();
-        if !present.status.success() {
-            let script = folder.join("build.sh");
-            let status = Command::new("bash")
-                .arg(&script)
-                .arg(&tag)
-                .status()
-                .unwrap();
-            assert!(status.success(), "{} failed", script.display());
-        }
-        image
-    })
-}
 
 /// Containers labelled as ours that are still there.
 fn leftover_containers() -> Vec<String> {
@@ -97,18 +54,6 @@ fn assert_clean(service: &str) {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
-/// A services file with one lambda service of the test image, `fields` under `docker:`.
-fn lambda(dir: &Path, service: &str, fields: &str, actions: &str) {
-    let image = shell_image();
-    write(
-        dir,
-        "copper.yaml",
-        &format!(
-            "services:\n  {service}:\n    docker:\n      image: {image}\n{fields}    actions: {actions}\n"
-        ),
-    );
-}
-
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
 }
@@ -126,46 +71,31 @@ fn call(dir: &Path, topic: &str, input: &str, extra: &[&str]) -> (Output, Value)
 
 #[test]
 fn a_lambda_writes_into_web_and_returns_its_output() {
-    let image = shell_image();
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "copper.yaml",
-        &format!(
-            r#"services:
-  pages:
-    docker:
-      image: {image}
-      command:
-        - sh
-        - -c
-        - |
-          set -e
-          echo "building $COPPER_TOPIC"
-          grep -q '"resource":"site"' /copper/request.json
-          mkdir -p /web/site
-          echo "<h1>$GREETING</h1>" > /web/site/index.html
-          echo '{{"pages": 1}}' > /copper/output.json
-      env:
-        GREETING: ${{COPPER_TEST_GREETING:-made in a container}}
-    actions:
-      build:
-        doc: Writes one page into /web
-        output: {{type: object, required: [pages]}}
-"#
-        ),
-    );
+    ServicesFile::new()
+        .docker(
+            "pages",
+            Docker::test_image()
+                .script(
+                    r#"set -e
+echo "building $COPPER_TOPIC"
+grep -q '"resource":"site"' /copper/request.json
+mkdir -p /web/site
+echo "<h1>$GREETING</h1>" > /web/site/index.html
+echo '{"pages": 1}' > /copper/output.json
+"#,
+                )
+                .env("GREETING", "${COPPER_TEST_GREETING:-made in a container}"),
+            "build:\n  doc: Writes one page into /web\n  output: {type: object, required: [pages]}\n",
+        )
+        .write(dir.path());
     write(
         dir.path(),
         "site.yaml",
         "- action: pages/build\n  resource: site\n",
     );
     let out = output(copper(dir.path()).args(["run", "site.yaml"]));
-    assert_eq!(
-        out.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+    out.assert_success();
     assert!(out.stdout.contains("pages/build"), "{}", out.stdout);
     let page = std::fs::read_to_string(dir.path().join(".copper/web/site/index.html"))
         .expect("the container wrote into /web");
@@ -179,7 +109,7 @@ fn a_lambda_writes_into_web_and_returns_its_output() {
     assert!(log.contains("building pages/build"), "{log}");
 
     let (out, finish) = call(dir.path(), "pages/build", r#"{"resource":"site"}"#, &[]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     assert_eq!(finish["status"], "success", "{finish}");
     assert_eq!(finish["pages"], 1, "{finish}");
     assert_eq!(finish["resource"], "site", "{finish}");
@@ -189,14 +119,16 @@ fn a_lambda_writes_into_web_and_returns_its_output() {
 #[test]
 fn a_failing_lambda_reports_its_exit_code_and_log_tail() {
     let dir = tempfile::tempdir().unwrap();
-    lambda(
-        dir.path(),
-        "broken",
-        "      command: [sh, -c, 'echo starting; echo something went wrong >&2; exit 3']\n",
-        "[run]",
-    );
+    ServicesFile::new()
+        .docker(
+            "broken",
+            Docker::test_image()
+                .command("[sh, -c, 'echo starting; echo something went wrong >&2; exit 3']"),
+            "[run]",
+        )
+        .write(dir.path());
     let (out, finish) = call(dir.path(), "broken/run", "{}", &[]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    out.assert_exit(1);
     assert_eq!(finish["status"], "failed", "{finish}");
     assert_eq!(finish["exit_code"], 3, "{finish}");
     let error = finish["error"].as_str().unwrap_or_default();
@@ -213,7 +145,7 @@ fn a_failing_lambda_reports_its_exit_code_and_log_tail() {
         "- action: broken/run\n- action: broken/run\n",
     );
     let out = output(copper(dir.path()).args(["run", "w.yaml"]));
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    out.assert_exit(1);
     assert!(out.stdout.contains("skipped"), "{}", out.stdout);
     assert_clean("broken");
 }
@@ -221,14 +153,17 @@ fn a_failing_lambda_reports_its_exit_code_and_log_tail() {
 #[test]
 fn a_lambda_past_its_timeout_is_killed_and_removed() {
     let dir = tempfile::tempdir().unwrap();
-    lambda(
-        dir.path(),
-        "sleepy",
-        "      command: [sh, -c, 'echo going to sleep; sleep 600']\n      timeout: 1s\n",
-        "[run]",
-    );
+    ServicesFile::new()
+        .docker(
+            "sleepy",
+            Docker::test_image()
+                .command("[sh, -c, 'echo going to sleep; sleep 600']")
+                .field("timeout", "1s"),
+            "[run]",
+        )
+        .write(dir.path());
     let (out, finish) = call(dir.path(), "sleepy/run", "{}", &[]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    out.assert_exit(1);
     assert_eq!(finish["status"], "failed", "{finish}");
     let error = finish["error"].as_str().unwrap_or_default();
     assert!(
@@ -246,23 +181,22 @@ fn a_lambda_past_its_timeout_is_killed_and_removed() {
 #[test]
 fn a_service_container_connects_to_the_broker_and_serves_its_topic() {
     let dir = tempfile::tempdir().unwrap();
-    lambda(
-        dir.path(),
-        "greeter",
-        "      mode: service\n      command: [sh, /serve.sh]\n",
-        "[hello]",
-    );
+    ServicesFile::new()
+        .docker(
+            "greeter",
+            Docker::test_image()
+                .service_mode()
+                .command("[sh, /serve.sh]"),
+            "[hello]",
+        )
+        .write(dir.path());
     write(
         dir.path(),
         "w.yaml",
         "- action: greeter/hello\n  name: world\n- action: greeter/hello\n  name: again\n",
     );
     let out = output(copper(dir.path()).args(["run", "w.yaml"]));
-    assert_eq!(
-        out.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+    out.assert_success();
     assert!(
         out.stdout.contains("2 of 2 steps succeeded"),
         "{}",
@@ -270,7 +204,7 @@ fn a_service_container_connects_to_the_broker_and_serves_its_topic() {
     );
 
     let (out, finish) = call(dir.path(), "greeter/hello", r#"{"name":"x"}"#, &[]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     assert_eq!(finish["greeting"], "hello from a container", "{finish}");
     assert_eq!(finish["name"], "x", "{finish}");
     let log = std::fs::read_to_string(dir.path().join(".copper/logs/greeter/service.log"))
@@ -281,36 +215,30 @@ fn a_service_container_connects_to_the_broker_and_serves_its_topic() {
 
 #[test]
 fn a_sidecar_is_ready_before_the_service_and_removed_after() {
-    let image = shell_image();
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "copper.yaml",
-        &format!(
-            r#"services:
-  reader:
-    docker:
-      image: {image}
-      command: [sh, -c, 'echo "{{\"fetched\": \"$(wget -q -O- http://store:8080/)\"}}"']
-      sidecars:
-        store:
-          image: {image}
-          command: [sh, -c, 'sleep 1; mkdir -p /www; echo sidecar-data > /www/index.html; httpd -f -p 8080 -h /www']
-          ready: [wget, -q, -O, /dev/null, http://127.0.0.1:8080/]
-          ready_timeout: 20s
-    actions: [read]
-"#
-        ),
-    );
+    let store = Docker::test_image()
+        .command("[sh, -c, 'sleep 1; mkdir -p /www; echo sidecar-data > /www/index.html; httpd -f -p 8080 -h /www']")
+        .field("ready", "[wget, -q, -O, /dev/null, http://127.0.0.1:8080/]")
+        .field("ready_timeout", "20s");
+    ServicesFile::new()
+        .docker(
+            "reader",
+            Docker::test_image()
+                .command(
+                    r#"[sh, -c, 'echo "{\"fetched\": \"$(wget -q -O- http://store:8080/)\"}"']"#,
+                )
+                .sidecar("store", store),
+            "[read]",
+        )
+        .write(dir.path());
     let (out, finish) = call(dir.path(), "reader/read", "{}", &[]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     assert_eq!(finish["fetched"], "sidecar-data", "{finish}");
     assert_clean("reader");
 }
 
 #[test]
 fn the_same_action_as_a_component_and_as_a_container_gives_the_same_results() {
-    let image = shell_image();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join(".copper/fetch/poems");
     std::fs::create_dir_all(&data).unwrap();
@@ -325,30 +253,23 @@ fn the_same_action_as_a_component_and_as_a_container_gives_the_same_results() {
         "- action: testkit/wc\n  path: /fetch/poems/poem.txt\n",
     );
     std::fs::create_dir(dir.path().join("containers")).unwrap();
-    write(
-        &dir.path().join("containers"),
-        "copper.yaml",
-        &format!(
-            r#"services:
-  testkit:
-    docker:
-      image: {image}
-      command:
-        - sh
-        - -c
-        - |
-          path=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' /copper/request.json)
-          set -- $(wc -l -w -c < "$path")
-          echo "{{\"lines\":$1,\"words\":$2,\"bytes\":$3}}" > /copper/output.json
-    actions: [wc]
-"#
-        ),
-    );
+    ServicesFile::new()
+        .docker(
+            "testkit",
+            Docker::test_image().script(
+                r#"path=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' /copper/request.json)
+set -- $(wc -l -w -c < "$path")
+echo "{\"lines\":$1,\"words\":$2,\"bytes\":$3}" > /copper/output.json
+"#,
+            ),
+            "[wc]",
+        )
+        .write(&dir.path().join("containers"));
     let component = ["--component", copper_wasm::builtin::TESTKIT_PATH];
     let container = ["--services", "containers/copper.yaml"];
     for how in [&component[..], &container[..]] {
         let out = output(copper(dir.path()).args(["run", "w.yaml"]).args(how));
-        assert_eq!(out.code, 0, "{how:?}\n{}\n{}", out.stdout, out.stderr);
+        out.assert_success();
     }
     let input = r#"{"path":"/fetch/poems/poem.txt"}"#;
     let (_, by_component) = call(dir.path(), "testkit/wc", input, &component);
@@ -364,18 +285,20 @@ fn the_same_action_as_a_component_and_as_a_container_gives_the_same_results() {
 #[test]
 fn an_image_that_cannot_be_had_is_an_error_naming_the_step_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "copper.yaml",
-        "services:\n  ghost:\n    docker:\n      image: copper-wasm-test/not-there:1\n      pull: never\n    actions: [run]\n",
-    );
+    ServicesFile::new()
+        .docker(
+            "ghost",
+            Docker::image("copper-wasm-test/not-there:1").field("pull", "never"),
+            "[run]",
+        )
+        .write(dir.path());
     write(
         dir.path(),
         "w.yaml",
         "- action: fetcher/fetch\n  type: local\n  path: .\n  resource: r\n- action: ghost/run\n",
     );
     let out = output(copper(dir.path()).args(["run", "w.yaml"]));
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    out.assert_exit(2);
     assert!(out.stderr.contains("w.yaml:5"), "{}", out.stderr);
     assert!(out.stderr.contains("ghost/run"), "{}", out.stderr);
     assert!(
@@ -391,34 +314,29 @@ fn an_image_that_cannot_be_had_is_an_error_naming_the_step_before_anything_runs(
 
 #[test]
 fn leftovers_of_a_crashed_host_are_removed_at_the_next_start() {
-    let image = shell_image();
+    let image = test_image();
     // A container labelled as owned by a process of this machine that no longer runs.
     let hostname = std::fs::read_to_string("/etc/hostname").unwrap();
     let owner = format!("{}:999999999:1", hostname.trim());
-    let out = Command::new("docker")
-        .args([
-            "run",
-            "-d",
-            "--label",
-            &format!("copper-wasm.owner={owner}"),
-            "--label",
-            "copper-wasm.service=crashed",
-            image,
-            "sleep",
-            "600",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output(Command::new("docker").args([
+        "run",
+        "-d",
+        "--label",
+        &format!("copper-wasm.owner={owner}"),
+        "--label",
+        "copper-wasm.service=crashed",
+        image,
+        "sleep",
+        "600",
+    ]))
+    .assert_success();
     assert_eq!(leftovers_of("crashed").len(), 1);
     let dir = tempfile::tempdir().unwrap();
-    lambda(dir.path(), "tidy", "      command: [true]\n", "[run]");
+    ServicesFile::new()
+        .docker("tidy", Docker::test_image().command("[true]"), "[run]")
+        .write(dir.path());
     let (out, finish) = call(dir.path(), "tidy/run", "{}", &[]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     assert_eq!(finish["status"], "success", "{finish}");
     assert_clean("crashed");
 }
@@ -426,12 +344,13 @@ fn leftovers_of_a_crashed_host_are_removed_at_the_next_start() {
 #[test]
 fn an_interrupted_run_kills_and_removes_its_containers() {
     let dir = tempfile::tempdir().unwrap();
-    lambda(
-        dir.path(),
-        "stuck",
-        "      command: [sleep, '600']\n",
-        "[run]",
-    );
+    ServicesFile::new()
+        .docker(
+            "stuck",
+            Docker::test_image().command("[sleep, '600']"),
+            "[run]",
+        )
+        .write(dir.path());
     write(dir.path(), "w.yaml", "- action: stuck/run\n");
     let mut run = Process::spawn(
         copper(dir.path()).args(["run", "w.yaml"]),
@@ -453,7 +372,7 @@ fn an_interrupted_run_kills_and_removes_its_containers() {
 
 #[test]
 fn the_example_workflow_mixes_components_and_a_container() {
-    let image = shell_image();
+    let image = test_image();
     let root = repo_root();
     let site = root.join(".copper/web/copper-wasm-site");
     let _ = std::fs::remove_dir_all(&site);
@@ -462,11 +381,7 @@ fn the_example_workflow_mixes_components_and_a_container() {
             .args(["run", "workflows/docs-with-sitemap.yaml"])
             .env("COPPER_SITEMAP_IMAGE", image),
     );
-    assert_eq!(
-        out.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+    out.assert_success();
     assert!(out.stdout.contains("sitemap/build"), "{}", out.stdout);
     let sitemap = std::fs::read_to_string(site.join("sitemap.txt")).expect("sitemap.txt");
     assert!(sitemap.contains("./README.html"), "{sitemap}");
@@ -477,11 +392,9 @@ fn the_example_workflow_mixes_components_and_a_container() {
 #[test]
 fn no_docker_engine_is_an_error_naming_the_step_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "copper.yaml",
-        "services:\n  boxed:\n    docker:\n      image: busybox:1.36\n    actions: [run]\n",
-    );
+    ServicesFile::new()
+        .docker("boxed", Docker::image("busybox:1.36"), "[run]")
+        .write(dir.path());
     write(
         dir.path(),
         "w.yaml",
@@ -492,7 +405,7 @@ fn no_docker_engine_is_an_error_naming_the_step_before_anything_runs() {
             .args(["run", "w.yaml"])
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
     );
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    out.assert_exit(2);
     assert!(out.stderr.contains("w.yaml:5"), "{}", out.stderr);
     assert!(out.stderr.contains("boxed/run"), "{}", out.stderr);
     assert!(

@@ -84,7 +84,7 @@ steps:
     )
     .unwrap();
     let (out, events) = run_json(dir.path(), "w.yaml", &[], &[]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     // Both sleeps started before either finished: they overlapped.
     let first_end =
         position(&events, "step.finished", "left").min(position(&events, "step.finished", "right"));
@@ -113,7 +113,7 @@ steps:
     );
     let id = state["id"].as_str().unwrap();
     let out = output(copper(dir.path()).args(["runs", "show", id]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     assert!(
         out.stdout.contains("report") && out.stdout.contains("success"),
         "{}",
@@ -141,7 +141,7 @@ steps:
     )
     .unwrap();
     let (out, events) = run_json(dir.path(), "w.yaml", &[], &[("WHERE", "there")]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     assert_eq!(
         finished(&events, "greet")["outputs"]["text"],
         "hello copper, there"
@@ -152,7 +152,7 @@ steps:
         &["--env-file", "other.env"],
         &[("WHERE", "x")],
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     assert_eq!(
         finished(&events, "greet")["outputs"]["text"],
         "hello wasm, x"
@@ -164,7 +164,7 @@ steps:
     )
     .unwrap();
     let out = output(copper(dir.path()).args(["run", "bad.yaml", "--component", TESTKIT]));
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_exit(2);
     assert!(
         out.stderr.contains("bad.yaml:2") && out.stderr.contains("NOT_SET_ANYWHERE"),
         "{}",
@@ -214,7 +214,7 @@ steps:
             ])
             .env("API_TOKEN", secret);
         let out = output_async(command).await;
-        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        out.assert_success();
         assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
         let mut seen = 0;
         let mut run_events = 0;
@@ -294,7 +294,7 @@ steps:
     )
     .unwrap();
     let (out, events) = run_json(dir.path(), "w.yaml", &[], &[("ENV", "dev")]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    out.assert_exit(1);
     assert_eq!(finished(&events, "broken")["status"], "failed");
     assert_eq!(events_of(&events, "step.skipped", "after-broken").len(), 1);
     assert_eq!(finished(&events, "cleanup")["status"], "success");
@@ -308,7 +308,7 @@ steps:
     assert_eq!(finished(&events, "tolerated")["status"], "failed");
     assert_eq!(finished(&events, "after-tolerated")["status"], "success");
     let (out, events) = run_json(dir.path(), "w.yaml", &[], &[("ENV", "prod")]);
-    assert_eq!(out.code, 1);
+    out.assert_exit(1);
     assert_eq!(finished(&events, "prod-only")["status"], "success");
     assert_eq!(finished(&events, "dev-excluded")["status"], "success");
 }
@@ -328,7 +328,7 @@ fn a_step_that_fails_twice_succeeds_on_its_third_try() {
     )
     .unwrap();
     let (out, events) = run_json(dir.path(), "w.yaml", &[], &[]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     let retried = events_of(&events, "step.retried", "flaky");
     assert_eq!(retried.len(), 2, "{events:#?}");
     assert!(retried[0]["error"].as_str().unwrap().contains("try 1"));
@@ -348,7 +348,7 @@ fn step_and_workflow_timeouts_are_enforced() {
     )
     .unwrap();
     let (out, events) = run_json(dir.path(), "step.yaml", &[], &[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    out.assert_exit(1);
     let error = finished(&events, "slow")["error"]
         .as_str()
         .unwrap()
@@ -361,7 +361,7 @@ fn step_and_workflow_timeouts_are_enforced() {
     )
     .unwrap();
     let (out, events) = run_json(dir.path(), "whole.yaml", &[], &[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    out.assert_exit(1);
     let error = finished(&events, "slow")["error"]
         .as_str()
         .unwrap()
@@ -379,7 +379,7 @@ fn an_input_that_breaks_its_schema_is_refused_before_anything_runs() {
     )
     .unwrap();
     let out = output(copper(dir.path()).args(["run", "w.yaml", "--component", TESTKIT]));
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_exit(2);
     assert!(out.stderr.contains("w.yaml:2"), "{}", out.stderr);
     assert!(
         out.stderr.contains("path"),
@@ -398,7 +398,7 @@ fn cycles_and_unknown_references_are_reported_with_their_lines() {
     )
     .unwrap();
     let out = output(copper(dir.path()).args(["run", "cycle.yaml", "--component", TESTKIT]));
-    assert_eq!(out.code, 2);
+    out.assert_exit(2);
     assert!(
         out.stderr.contains("cycle.yaml:3") && out.stderr.contains("cycle"),
         "{}",
@@ -410,7 +410,7 @@ fn cycles_and_unknown_references_are_reported_with_their_lines() {
     )
     .unwrap();
     let out = output(copper(dir.path()).args(["run", "ref.yaml", "--component", TESTKIT]));
-    assert_eq!(out.code, 2);
+    out.assert_exit(2);
     assert!(
         out.stderr.contains("ref.yaml:5") && out.stderr.contains("`c`"),
         "{}",
@@ -435,7 +435,7 @@ fn a_failed_run_resumes_where_it_stopped() {
     )
     .unwrap();
     let (out, _) = run_json(dir.path(), "w.yaml", &[], &[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    out.assert_exit(1);
     let id = only_run_state(dir.path())["id"]
         .as_str()
         .unwrap()
@@ -451,7 +451,7 @@ fn a_failed_run_resumes_where_it_stopped() {
         TESTKIT,
     ]);
     let out = output(&mut command);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     let events: Vec<Value> = out
         .stdout
         .lines()
@@ -531,7 +531,7 @@ fn a_host_killed_mid_run_loses_nothing_and_resumes() {
             .args(["run", "--resume", id, "--component", TESTKIT])
             .env("SLEEP_MS", "10"),
     );
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     assert!(out.stdout.contains("cached"), "{}", out.stdout);
     let counter = std::fs::read_to_string(dir.path().join(".copper/fetch/killed/quick")).unwrap();
     assert_eq!(counter, "1");
@@ -561,7 +561,7 @@ fn unchanged_steps_are_reused_and_no_cache_runs_them_again() {
     .unwrap();
     let status = |extra: &[&str]| {
         let (out, events) = run_json(dir.path(), "w.yaml", extra, &[]);
-        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        out.assert_success();
         (
             finished(&events, "fetch")["status"]
                 .as_str()
@@ -698,7 +698,7 @@ fn the_pipeline_example_runs_offline() {
             .args(["run", "workflows/pipeline.yaml", "--no-cache"])
             .env("SITE", "e2e-pipeline"),
     );
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     assert!(
         out.stdout.contains("4 of 4 steps succeeded"),
         "{}",
@@ -728,7 +728,7 @@ fn a_wide_graph_of_many_steps_runs_to_the_end() {
     }
     std::fs::write(dir.path().join("wide.yaml"), text).unwrap();
     let (out, events) = run_json(dir.path(), "wide.yaml", &[], &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     let done = events
         .iter()
         .filter(|e| e["event"] == "step.finished" && e["status"] == "success")

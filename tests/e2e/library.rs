@@ -1,5 +1,7 @@
 //! The host as a library: the embedding example runs.
 
+use crate::support::*;
+
 #[test]
 fn the_embedding_example_registers_a_component_and_runs_a_workflow() {
     // cargo builds the examples with the tests: target/<profile>/examples/embed.
@@ -11,16 +13,9 @@ fn the_embedding_example_registers_a_component_and_runs_a_workflow() {
         "{} is built with the tests",
         example.display()
     );
-    let out = std::process::Command::new(&example)
-        .arg(copper_wasm::builtin::TESTKIT_PATH)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = output(std::process::Command::new(&example).arg(copper_wasm::builtin::TESTKIT_PATH));
+    out.assert_success();
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("hello: success") && stdout.contains("again: success"),
         "{stdout}"

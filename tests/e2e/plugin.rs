@@ -10,7 +10,7 @@ fn check(dir: &std::path::Path, file: &str) -> Output {
 fn plugin_check_accepts_a_good_component_and_explains_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = check(dir.path(), copper_wasm::builtin::TESTKIT_PATH);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     assert!(out.stdout.contains("service `testkit`"), "{}", out.stdout);
     assert!(
         out.stdout.contains("testkit/echo")
@@ -25,7 +25,7 @@ fn plugin_check_accepts_a_good_component_and_explains_bad_files() {
     // A component with no `service` export (an empty component).
     std::fs::write(dir.path().join("empty.wasm"), b"\0asm\x0d\0\x01\0").unwrap();
     let out = check(dir.path(), "empty.wasm");
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_exit(2);
     assert!(
         out.stderr.contains("copper:service/service"),
         "{}",
@@ -36,7 +36,7 @@ fn plugin_check_accepts_a_good_component_and_explains_bad_files() {
     // A core module, not a component.
     std::fs::write(dir.path().join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
     let out = check(dir.path(), "core.wasm");
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_exit(2);
     assert!(
         out.stderr
             .contains("core WebAssembly module, not a component"),
@@ -47,13 +47,13 @@ fn plugin_check_accepts_a_good_component_and_explains_bad_files() {
     // Not WebAssembly at all.
     std::fs::write(dir.path().join("notes.txt"), "hello\n").unwrap();
     let out = check(dir.path(), "notes.txt");
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_exit(2);
     assert!(out.stderr.contains("not WebAssembly"), "{}", out.stderr);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 
     // A capability imported without being declared.
     let out = check(dir.path(), copper_wasm::builtin::UNDECLARED_PATH);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_exit(2);
     assert!(out.stderr.contains("copper:service/git"), "{}", out.stderr);
 }
 
@@ -70,7 +70,7 @@ fn plugin_run_calls_one_action_of_a_local_component() {
         "--input",
         r#"{"greeting":"hi"}"#,
     ]));
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     let finish: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(finish[0]["greeting"], "hi");
     assert_eq!(finish[0]["status"], "success");
@@ -91,27 +91,23 @@ fn plugin_run_calls_one_action_of_a_local_component() {
 fn a_scaffolded_rust_plugin_builds_checks_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = output(copper(dir.path()).args(["plugin", "new", "greeter"]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     let project = dir.path().join("greeter");
     assert!(project.join("wit/service.wit").exists() && project.join("README.md").exists());
     // Built as its README says, with the build folder of this test run kept between runs.
     let target = std::env::temp_dir().join("copper-wasm-e2e-scaffold-target");
-    let built = std::process::Command::new(env!("CARGO"))
-        .current_dir(&project)
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    output(
+        std::process::Command::new(env!("CARGO"))
+            .current_dir(&project)
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS"),
+    )
+    .assert_success();
     let wasm = target.join("wasm32-wasip2/release/greeter.wasm");
     let wasm = wasm.to_str().unwrap();
     let out = check(dir.path(), wasm);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     assert!(out.stdout.contains("greeter/hello"), "{}", out.stdout);
     let out = output(copper(dir.path()).args([
         "plugin",
@@ -121,17 +117,18 @@ fn a_scaffolded_rust_plugin_builds_checks_and_runs() {
         "--input",
         r#"{"name":"copper"}"#,
     ]));
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     assert!(out.stdout.contains("hello, copper"), "{}", out.stdout);
     // Its input schema is enforced by the host.
     let out = output(copper(dir.path()).args(["plugin", "run", wasm, "greeter/hello"]));
-    assert_eq!(out.code, 1, "{}", out.stdout);
+    out.assert_exit(1);
     assert!(out.stdout.contains("name"), "{}", out.stdout);
 
     let out = output(copper(dir.path()).args(["plugin", "new", "greeter"]));
-    assert_eq!(out.code, 2, "an existing folder is not overwritten");
+    // An existing folder is not overwritten.
+    out.assert_exit(2);
     let out = output(copper(dir.path()).args(["plugin", "new", "words", "--lang", "python"]));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_success();
     let app = std::fs::read_to_string(dir.path().join("words/app.py")).unwrap();
     assert!(app.contains("name=\"words\""), "{app}");
 }
@@ -165,24 +162,18 @@ fn a_python_plugin_runs_in_a_workflow_next_to_the_rust_components() {
         ])
         .output()
         .expect("componentize-py (from PyPI; .ci/run installs it) runs");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    Output::new("componentize-py componentize app", built).assert_success();
     let out = check(dir.path(), "words/words.wasm");
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
 
     let site = dir.path().join("site");
     std::fs::create_dir_all(&site).unwrap();
     std::fs::write(site.join("one.md"), "# One\n\nthree more words\n").unwrap();
     std::fs::write(site.join("two.md"), "two words\n").unwrap();
     commit_tree(&site);
-    std::fs::write(
-        dir.path().join("copper.yaml"),
-        "services:\n  words:\n    component: words/words.wasm\n",
-    )
-    .unwrap();
+    ServicesFile::new()
+        .component("words", "words/words.wasm")
+        .write(dir.path());
     std::fs::write(
         dir.path().join("w.yaml"),
         "\
@@ -194,7 +185,7 @@ steps:
     )
     .unwrap();
     let out = output(copper(dir.path()).args(["run", "w.yaml", "--events", "json"]));
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
     let counted = out
         .stdout
         .lines()

@@ -35,21 +35,16 @@ fn a_component_from_a_url_pinned_by_sha256_is_downloaded_once_and_served() {
     let (url, served) = serve_over_http(bytes.clone());
     let dir = tempfile::tempdir().unwrap();
     let compiled = dir.path().join("compiled");
-    std::fs::write(
-        dir.path().join("copper.yaml"),
-        format!(
-            "services:\n  testkit:\n    component:\n      url: {url}\n      sha256: {}\n",
-            sha256_hex(&bytes)
-        ),
-    )
-    .unwrap();
+    ServicesFile::new()
+        .component_url("testkit", &url, &sha256_hex(&bytes))
+        .write(dir.path());
     for _ in 0..2 {
         let out = output(
             copper(dir.path())
                 .env("COPPER_COMPILED_CACHE", &compiled)
                 .args(["call", "testkit/echo", "--input", r#"{"x":1}"#]),
         );
-        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        out.assert_success();
         assert!(out.stdout.contains(r#""x": 1"#), "{}", out.stdout);
     }
     assert_eq!(
@@ -65,20 +60,16 @@ fn a_download_that_does_not_match_its_pin_is_refused() {
     let (url, _served) = serve_over_http(bytes.clone());
     let dir = tempfile::tempdir().unwrap();
     let wrong = "0".repeat(64);
-    std::fs::write(
-        dir.path().join("copper.yaml"),
-        format!(
-            "services:\n  testkit:\n    component:\n      url: {url}\n      sha256: \"{wrong}\"\n"
-        ),
-    )
-    .unwrap();
+    ServicesFile::new()
+        .component_url("testkit", &url, &wrong)
+        .write(dir.path());
     std::fs::write(dir.path().join("w.yaml"), "- action: testkit/echo\n").unwrap();
     let out = output(
         copper(dir.path())
             .env("COPPER_COMPILED_CACHE", dir.path().join("compiled"))
             .args(["run", "w.yaml"]),
     );
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    out.assert_exit(2);
     assert!(out.stderr.contains("w.yaml:1"), "{}", out.stderr);
     assert!(out.stderr.contains("refused"), "{}", out.stderr);
     assert!(out.stderr.contains(&sha256_hex(&bytes)), "{}", out.stderr);
@@ -88,63 +79,54 @@ fn a_download_that_does_not_match_its_pin_is_refused() {
 #[test]
 fn a_component_file_must_describe_the_service_it_is_named_for() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("copper.yaml"),
-        format!(
-            "services:\n  words:\n    component: {}\n",
-            copper_wasm::builtin::TESTKIT_PATH
-        ),
-    )
-    .unwrap();
+    ServicesFile::new()
+        .component("words", copper_wasm::builtin::TESTKIT_PATH)
+        .write(dir.path());
     std::fs::write(dir.path().join("w.yaml"), "- action: words/echo\n").unwrap();
     let out = output(copper(dir.path()).args(["run", "w.yaml"]));
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    out.assert_exit(2);
     assert!(
         out.stderr.contains("names `words`") && out.stderr.contains("`testkit`"),
         "{}",
         out.stderr
     );
 
-    std::fs::write(
-        dir.path().join("copper.yaml"),
-        format!(
-            "services:\n  testkit:\n    component: {}\n",
-            copper_wasm::builtin::TESTKIT_PATH
-        ),
-    )
-    .unwrap();
+    ServicesFile::new()
+        .component("testkit", copper_wasm::builtin::TESTKIT_PATH)
+        .write(dir.path());
     std::fs::write(dir.path().join("w.yaml"), "- action: testkit/echo\n").unwrap();
     let out = output(copper(dir.path()).args(["run", "w.yaml"]));
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_success();
 }
 
 #[test]
 fn a_services_file_error_names_its_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("copper.yaml"),
-        "services:\n  boxed:\n    docker:\n      image: busybox:1.36\n      memory: plenty\n    actions: [run]\n",
-    )
-    .unwrap();
+    let services = ServicesFile::new().docker(
+        "boxed",
+        Docker::image("busybox:1.36").field("memory", "plenty"),
+        "[run]",
+    );
+    services.write(dir.path());
     std::fs::write(dir.path().join("w.yaml"), "- action: boxed/run\n").unwrap();
     let out = output(copper(dir.path()).args(["run", "w.yaml"]));
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stderr
-            .contains("copper.yaml:5: field `services.boxed.docker.memory`"),
-        "{}",
-        out.stderr
+    out.assert_exit(2);
+    let at = format!(
+        "copper.yaml:{}: field `services.boxed.docker.memory`",
+        services.line_of("memory:")
     );
+    assert!(out.stderr.contains(&at), "{at}: {}", out.stderr);
 }
 
 #[test]
 fn an_external_service_that_is_not_up_is_an_error_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("copper.yaml"),
-        "services:\n  legacy:\n    external: true\n    actions: [render]\n",
-    )
-    .unwrap();
+    let services = ServicesFile::new().external("legacy", "[render]");
+    services.write(dir.path());
+    let declared = format!(
+        "external service `legacy` (./copper.yaml:{})",
+        services.line_of("external: true")
+    );
     std::fs::write(
         dir.path().join("uses-legacy.yaml"),
         "- action: fetcher/fetch\n  type: local\n  path: .\n  resource: r\n- action: legacy/render\n",
@@ -157,12 +139,10 @@ fn an_external_service_that_is_not_up_is_an_error_before_anything_runs() {
                 .args(["run", "uses-legacy.yaml"])
                 .args(flags),
         );
-        assert_eq!(out.code, 2, "{flags:?}: {}\n{}", out.stdout, out.stderr);
+        out.assert_exit(2);
         assert!(
             out.stderr.contains("uses-legacy.yaml:5: field `action`")
-                && out
-                    .stderr
-                    .contains("external service `legacy` (./copper.yaml:3)")
+                && out.stderr.contains(&declared)
                 && out.stderr.contains("not up on the broker"),
             "{flags:?}: {}",
             out.stderr

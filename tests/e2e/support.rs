@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+mod copper_yaml;
+pub use copper_yaml::{Docker, ServicesFile, test_image};
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,12 +19,18 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The astro-big-doc `content/` fixture of ../shared.
-pub fn fixture_tarball() -> PathBuf {
-    let path = repo_root().join("../shared/fixtures/astro-big-doc-content.tar.gz");
-    assert!(path.exists(), "fixture missing: {}", path.display());
-    path
+/// The trimmed copy of astro-big-doc's `content/` folder (its origin and what was
+/// left out: tests/fixtures/astro-big-doc/ORIGIN.md).
+pub fn astro_big_doc_content() -> PathBuf {
+    repo_root().join("tests/fixtures/astro-big-doc/content")
 }
+
+/// Markdown pages under the served `content/`: the fixture's 30 and `see-also.md`.
+pub const ASTRO_PAGES: usize = 31;
+/// Files under the served `content/`: the fixture's 58 and `see-also.md`.
+pub const ASTRO_CONTENT_FILES: usize = 59;
+/// Their bytes: the fixture's 250,675 and `see-also.md`'s 66.
+pub const ASTRO_CONTENT_BYTES: u64 = 250_741;
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
@@ -67,19 +76,60 @@ pub fn copper(dir: &Path) -> Command {
 
 /// What a finished command printed.
 pub struct Output {
+    /// The command, for messages: its program's name and its arguments.
+    pub command: String,
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
+impl Output {
+    /// What `command` (as messages name it) left in `raw`.
+    pub fn new(command: impl Into<String>, raw: std::process::Output) -> Self {
+        Self {
+            command: command.into(),
+            code: raw.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&raw.stderr).into_owned(),
+        }
+    }
+
+    /// Fails unless the command succeeded (exit code 0), showing all it printed.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        self.assert_exit(0)
+    }
+
+    /// Fails unless the command exited with `code`, showing all it printed.
+    #[track_caller]
+    pub fn assert_exit(&self, code: i32) -> &Self {
+        assert!(
+            self.code == code,
+            "`{}` exited with {}, not {code}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.command,
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
 /// Runs a command to its end.
 pub fn output(command: &mut Command) -> Output {
-    let out = command.output().expect("the command runs");
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let program = Path::new(command.get_program())
+        .file_name()
+        .unwrap_or(command.get_program())
+        .to_string_lossy()
+        .into_owned();
+    let line = std::iter::once(program)
+        .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let raw = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{line}`: {e}"));
+    Output::new(line, raw)
 }
 
 /// Runs a command to its end without blocking the async runtime.
@@ -204,16 +254,7 @@ impl GitServer {
 /// `root/served`; returns the git server and the work tree (to compare against).
 pub fn serve_astro_big_doc(root: &Path) -> (GitServer, PathBuf) {
     let work = root.join("astro-work");
-    std::fs::create_dir_all(&work).unwrap();
-    let status = Command::new("tar")
-        .arg("xzf")
-        .arg(fixture_tarball())
-        .arg("-C")
-        .arg(&work)
-        .status()
-        .unwrap();
-    assert!(status.success(), "tar failed");
-    std::fs::rename(work.join("astro-big-doc-content"), work.join("content")).unwrap();
+    copy_tree(&astro_big_doc_content(), &work.join("content"));
     std::fs::write(work.join("README.md"), "# astro-big-doc (test copy)\n").unwrap();
     // One page of ours with relative links to markdown, to see them rewritten.
     std::fs::write(
@@ -221,6 +262,20 @@ pub fn serve_astro_big_doc(root: &Path) -> (GitServer, PathBuf) {
         "# See also\n\n[Home](readme.md), [examples](examples/readme.md#top)\n",
     )
     .unwrap();
+    let files = files_under(&work.join("content"));
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    assert_eq!(
+        (
+            files_with_extension(&work.join("content"), "md").len(),
+            files.len(),
+            bytes
+        ),
+        (ASTRO_PAGES, ASTRO_CONTENT_FILES, ASTRO_CONTENT_BYTES),
+        "tests/fixtures/astro-big-doc changed: update the ASTRO_* counts beside this check"
+    );
     commit_tree(&work);
     let served = root.join("served");
     std::fs::create_dir_all(served.join("MicroWebStacks")).unwrap();
@@ -261,16 +316,12 @@ impl Mosquitto {
     /// signed by an authority made here; returns it and the authority's PEM file.
     pub fn start_tls(dir: &Path) -> (Self, std::path::PathBuf) {
         let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
+            let raw = Command::new("openssl")
                 .args(args)
                 .current_dir(dir)
                 .output()
                 .expect("openssl is installed (.ci/run installs Debian's package)");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            Output::new(format!("openssl {}", args.join(" ")), raw).assert_success();
         };
         let ec = [
             "-newkey",
@@ -453,6 +504,16 @@ pub async fn client(port: u16) -> Bus {
             }
             Err(error) => panic!("cannot connect to 127.0.0.1:{port}: {error}"),
         }
+    }
+}
+
+/// Copies the files under `from` into `to`, folders made as needed.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for file in files_under(from) {
+        let target = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target)
+            .unwrap_or_else(|e| panic!("cannot copy {}: {e}", file.display()));
     }
 }
 

@@ -13,11 +13,7 @@ fn run_website(dir: &Path, extra: &[&str], github_url: &str, work: &Path) {
             .args(extra)
             .env("COPPER_GITHUB_URL", github_url),
     );
-    assert_eq!(
-        out.code, 0,
-        "run failed\nstdout:\n{}\nstderr:\n{}",
-        out.stdout, out.stderr
-    );
+    out.assert_success();
     assert!(
         out.stdout.contains("2 of 2 steps succeeded"),
         "{}",
@@ -26,7 +22,7 @@ fn run_website(dir: &Path, extra: &[&str], github_url: &str, work: &Path) {
 
     let site = dir.join(".copper/web/test-website");
     let markdown = files_with_extension(&work.join("content"), "md");
-    assert!(markdown.len() >= 20, "the fixture has its markdown files");
+    assert_eq!(markdown.len(), ASTRO_PAGES, "the fixture's markdown files");
     for page in &markdown {
         let html = site.join(page.with_extension("html"));
         let text =
@@ -44,7 +40,7 @@ fn run_website(dir: &Path, extra: &[&str], github_url: &str, work: &Path) {
     }
     assert_eq!(
         files_with_extension(&site, "html").len(),
-        markdown.len() + 1,
+        ASTRO_PAGES + 1,
         "one page per markdown file, plus the index"
     );
     let home = std::fs::read_to_string(site.join("readme.html")).unwrap();
@@ -73,7 +69,8 @@ fn run_website(dir: &Path, extra: &[&str], github_url: &str, work: &Path) {
     );
     // The fetch kept the whole content/ tree (copper's fnmatch `content/*`).
     let fetched = dir.join(".copper/fetch/test-website/content");
-    assert_eq!(files_with_extension(&fetched, "md").len(), markdown.len());
+    assert_eq!(files_with_extension(&fetched, "md").len(), ASTRO_PAGES);
+    assert_eq!(files_under(&fetched).len(), ASTRO_CONTENT_FILES);
     assert!(
         !dir.join(".copper/fetch/test-website/README.md").exists(),
         "files outside the filter are left out"
