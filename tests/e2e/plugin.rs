@@ -161,7 +161,7 @@ fn a_python_plugin_runs_in_a_workflow_next_to_the_rust_components() {
             "words.wasm",
         ])
         .output()
-        .expect("componentize-py (from PyPI; .ci/run installs it) runs");
+        .expect("componentize-py (from PyPI; ./test.sh installs it) runs");
     Output::new("componentize-py componentize app", built).assert_success();
     let out = check(dir.path(), "words/words.wasm");
     out.assert_success();

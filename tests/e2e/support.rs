@@ -320,7 +320,7 @@ impl Mosquitto {
                 .args(args)
                 .current_dir(dir)
                 .output()
-                .expect("openssl is installed (.ci/run installs Debian's package)");
+                .expect("openssl is installed (./test.sh installs Debian's package)");
             Output::new(format!("openssl {}", args.join(" ")), raw).assert_success();
         };
         let ec = [
@@ -392,7 +392,7 @@ impl Mosquitto {
         let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| Path::new(p).exists())
-            .expect("mosquitto is installed (.ci/run installs Debian's package)");
+            .expect("mosquitto is installed (./test.sh installs Debian's package)");
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
