@@ -118,9 +118,6 @@ impl Workflow {
 
 #[cfg(test)]
 mod tests {
-    use crate::workflow::Workflow;
-    use std::path::Path;
-
     /// Ids, needs, cycles and references, each error at its step's field.
     #[test]
     fn errors_across_steps_name_the_step_field_and_line() {
@@ -154,9 +151,6 @@ mod tests {
                 "w.yaml:3: field `[1].path`: refers to step `ghost`, which this workflow does not have",
             ),
         ];
-        for (yaml, expected) in cases {
-            let error = Workflow::parse(yaml, Path::new("w.yaml")).unwrap_err();
-            assert_eq!(error.to_string(), expected, "{yaml}");
-        }
+        crate::workflow::tests::assert_errors(&cases);
     }
 }

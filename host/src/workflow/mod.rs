@@ -216,9 +216,17 @@ pub fn yaml_options() -> serde_saphyr::Options {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::Value;
+
+    /// Each workflow text of `cases`, parsed as `w.yaml`, is refused with its error text.
+    pub(crate) fn assert_errors(cases: &[(&str, &str)]) {
+        for (yaml, expected) in cases {
+            let error = Workflow::parse(yaml, Path::new("w.yaml")).unwrap_err();
+            assert_eq!(error.to_string(), *expected, "{yaml}");
+        }
+    }
 
     const COPPER: &str = "\
 - action: fetcher/fetch

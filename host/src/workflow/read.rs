@@ -149,9 +149,6 @@ fn around(named: Named, steps: Vec<Step>, source: &Path) -> Result<Workflow, Wor
 
 #[cfg(test)]
 mod tests {
-    use crate::workflow::Workflow;
-    use std::path::Path;
-
     /// The document's shape and the mapping's own fields, each error with its place.
     #[test]
     fn the_document_and_its_header_are_checked() {
@@ -180,9 +177,6 @@ mod tests {
                 "w.yaml:3: field `steps[0].action`: must be a topic `<service>/<action>`, got 3",
             ),
         ];
-        for (yaml, expected) in cases {
-            let error = Workflow::parse(yaml, Path::new("w.yaml")).unwrap_err();
-            assert_eq!(error.to_string(), expected, "{yaml}");
-        }
+        crate::workflow::tests::assert_errors(&cases);
     }
 }

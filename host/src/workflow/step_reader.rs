@@ -205,9 +205,6 @@ pub(super) fn env_map(value: &Value) -> Result<BTreeMap<String, String>, String>
 
 #[cfg(test)]
 mod tests {
-    use crate::workflow::Workflow;
-    use std::path::Path;
-
     /// Each field's error, and which of several wrong fields is reported first.
     #[test]
     fn each_wrong_field_is_named_with_its_file_and_line() {
@@ -345,9 +342,6 @@ mod tests {
                 "w.yaml:2: field `[0].id`: must be a name of letters, digits, `_` and `-`, got 3",
             ),
         ];
-        for (yaml, expected) in cases {
-            let error = Workflow::parse(yaml, Path::new("w.yaml")).unwrap_err();
-            assert_eq!(error.to_string(), expected, "{yaml}");
-        }
+        crate::workflow::tests::assert_errors(&cases);
     }
 }
