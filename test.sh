@@ -25,11 +25,12 @@ missing=()   # lines that install what is still missing, for the user to type
 # test repositories), perl and make (vendored OpenSSL for git2), a C compiler,
 # pkg-config; busybox-static and mosquitto-clients make the Docker tests' image (no
 # registry here); openssl makes the TLS broker's certificates; python3 runs
-# componentize-py.
+# componentize-py; iproute2 (`ip`) makes the several-hosts tests' network namespaces;
+# nats-server is the clustered broker they also run on.
 packages=()
 for tool in mosquitto:mosquitto git:git perl:perl make:make cc:gcc pkg-config:pkg-config \
             busybox:busybox-static mosquitto_pub:mosquitto-clients openssl:openssl \
-            python3:python3; do
+            python3:python3 ip:iproute2 nats-server:nats-server; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || packages+=("${tool##*:}")
 done
 if [ ${#packages[@]} -gt 0 ]; then
@@ -75,6 +76,13 @@ if ! command -v docker >/dev/null 2>&1; then
   missing+=("sudo apt-get install docker.io  (and start the engine)")
 elif ! docker info >/dev/null 2>&1; then
   missing+=("start the Docker engine (sudo systemctl start docker), or let this user reach it")
+fi
+
+# The several-hosts tests make network namespaces: that takes root (CAP_NET_ADMIN).
+if ! ip netns add "copper-wasm-probe-$$" >/dev/null 2>&1; then
+  missing+=("run as root (the several-hosts tests make network namespaces with \`ip netns\`)")
+else
+  ip netns del "copper-wasm-probe-$$"
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -128,8 +128,10 @@ async fn bare_echo(requester: &Bus, responder: Bus, n: usize, shape: Echo) -> St
     stats(samples, start.elapsed())
 }
 
-/// A bare requester (publish, await the finish) against the host: the service side alone.
-async fn bare_request(requester: &Bus, topic: &str, n: usize) -> Stats {
+/// A bare requester (publish, await the finish) against the host: the service side
+/// alone; requests at QoS 0 (as the runner sent them before issue 11) or QoS 1
+/// (acknowledged by the host once answered, as now).
+async fn bare_request(requester: &Bus, topic: &str, n: usize, at_least_once: bool) -> Stats {
     let mut replies = requester
         .subscribe(&format!("{topic}/finish"))
         .await
@@ -138,10 +140,14 @@ async fn bare_request(requester: &Bus, topic: &str, n: usize) -> Stats {
     let start = Instant::now();
     for i in 0..n {
         let t = Instant::now();
-        requester
-            .publish_at_most_once(topic, format!("{{\"n\":{i}}}"))
-            .await
-            .unwrap();
+        let request = format!("{{\"n\":{i}}}");
+        match at_least_once {
+            true => requester.publish(topic, request, false).await.unwrap(),
+            false => requester
+                .publish_at_most_once(topic, request)
+                .await
+                .unwrap(),
+        }
         replies.recv().await.unwrap();
         samples.push(t.elapsed());
     }
@@ -255,11 +261,13 @@ fn main() {
         let shared = bare_echo(&requester, responder, n, Echo::Shared).await;
         // The bare echo of `Echo::Bare` still answers on bench/echo0.
         let runner_bare = runner_to(&requester, "bench/echo0", n).await;
-        let service_side = bare_request(&requester, "testkit/echo", n).await;
+        let service_side = bare_request(&requester, "testkit/echo", n, false).await;
         let full = host_echo(&requester, n).await;
         // Last: its kept subscriptions would add a TCP subscriber to every finish above.
         host_echo(&outside, 200).await;
         let tcp = host_echo(&outside, n).await;
+        let tcp_qos0 = bare_request(&outside, "testkit/echo", n, false).await;
+        let tcp_qos1 = bare_request(&outside, "testkit/echo", n, true).await;
         let inst = instantiate_only(n, dir.path()).await;
         let other = match (
             std::env::var("BENCH_COMPONENT"),
@@ -288,6 +296,13 @@ fn main() {
         show("testkit/echo through the host", &full);
         show("store + instantiate + handle (no bus)", &inst);
         show("testkit/echo from a TCP client", &tcp);
+        show("  a bare request over TCP at QoS 0", &tcp_qos0);
+        show("  a bare request over TCP at QoS 1", &tcp_qos1);
+        println!(
+            "  at least once costs {:.2}x at p50 ({:.2}x at p99) against QoS 0",
+            tcp_qos1.p50.as_secs_f64() / tcp_qos0.p50.as_secs_f64(),
+            tcp_qos1.p99.as_secs_f64() / tcp_qos0.p99.as_secs_f64()
+        );
         if let Some((path, size, total, stats)) = &other {
             println!(
                 "{path}: {:.1} MB; compile + {} requests {:.1} s",

@@ -1,7 +1,7 @@
 //! How a host's clients reach its broker: in-process links to the embedded one, TCP to an external one.
 
 use crate::broker::EmbeddedBroker;
-use crate::bus::{BrokerAddress, Bus, BusError, Will};
+use crate::bus::{BrokerAddress, Bus, BusError, ConnectOptions, Will};
 use tokio_util::sync::CancellationToken;
 
 /// How the host's parts reach the broker: in-process links into the embedded
@@ -31,12 +31,24 @@ impl Connector {
         will: Option<Will>,
         shutdown: CancellationToken,
     ) -> Result<Bus, BusError> {
+        let mut options = ConnectOptions::new(client_id);
+        options.will = will;
+        self.connect_with(options, shutdown).await
+    }
+
+    /// A new client connected as `options` say (over TCP; an in-process link has
+    /// no session, no will and no id: it lives and dies with the broker).
+    pub async fn connect_with(
+        &self,
+        options: ConnectOptions,
+        shutdown: CancellationToken,
+    ) -> Result<Bus, BusError> {
         let address = self.address();
         if let Connector::Embedded(broker) = self
             && let Some(link) = broker.take_link()
         {
             return Ok(Bus::connect_link(&address, link, shutdown));
         }
-        Bus::connect(&address, client_id, will, shutdown).await
+        Bus::connect_with(&address, options, shutdown).await
     }
 }

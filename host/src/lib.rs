@@ -10,7 +10,9 @@
 //! - [`protocol`]: copper's topics and message shapes.
 //! - [`bus`]: the MQTT client; [`broker`]: the embedded broker; [`connector`]: how the
 //!   host's clients reach its broker (in-process links to the embedded one, or TCP).
-//! - [`scheduler`]: the registry of services, served on the bus with bounded concurrency.
+//! - [`scheduler`]: the registry of services, served on the bus with bounded concurrency,
+//!   each request acknowledged once answered, a dead host's sessions adopted;
+//!   [`presence`]: which hosts are on the broker and what each serves.
 //! - [`service`]: what a service is, whatever runs it, and how a request fails;
 //!   [`job`]: one request as a backend runs it, and what it reports meanwhile;
 //!   [`schema`]: the actions' JSON Schemas, compiled once; [`secret`]: placeholders
@@ -69,6 +71,7 @@ pub mod docker;
 pub mod environment;
 pub mod host;
 pub mod job;
+pub mod presence;
 pub mod progress;
 pub mod protocol;
 pub mod runner;

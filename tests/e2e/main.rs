@@ -3,9 +3,11 @@
 
 mod broker;
 mod cli;
+mod cluster;
 mod docker;
 mod engine;
 mod failures;
+mod hosts;
 mod library;
 mod plugin;
 mod protocol;

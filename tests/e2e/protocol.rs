@@ -75,10 +75,19 @@ async fn a_plain_mqtt_client_gets_copper_shaped_start_and_finish() {
             serde_json::from_slice::<Value>(&publish.payload).unwrap(),
         );
     }
-    assert_eq!(
-        seen["fetcher/fetch/start"], request,
-        "start carries the request"
+    let mut start = seen["fetcher/fetch/start"].clone();
+    let taker = start
+        .as_object_mut()
+        .unwrap()
+        .remove(copper_wasm::presence::TAKER_FIELD);
+    assert!(
+        taker
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty()),
+        "start names the host that took it: {taker:?}"
     );
+    assert_eq!(start, request, "start carries the request");
     let finish = &seen["fetcher/fetch/finish"];
     let entry = &finish.as_array().expect("finish is a list")[0];
     for (key, value) in request.as_object().unwrap() {

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 mod copper_yaml;
+mod nats;
+mod network;
 pub use copper_yaml::{Docker, ServicesFile, test_image};
+pub use nats::NatsCluster;
+pub use network::Network;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -41,8 +45,12 @@ pub fn free_port() -> u16 {
 }
 
 fn wait_for_port(port: u16, what: &str) {
+    wait_for_port_at("127.0.0.1", port, what);
+}
+
+fn wait_for_port_at(ip: &str, port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect((ip, port)).is_err() {
         assert!(
             Instant::now() < deadline,
             "{what} did not listen on port {port}"
@@ -64,14 +72,26 @@ fn compiled_cache() -> PathBuf {
 /// The `copper-wasm` binary, run in `dir` with a clean environment.
 pub fn copper(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_copper-wasm"));
+    with_clean_environment(&mut command, dir);
+    command
+}
+
+/// The `copper-wasm` binary as test host `index` of `network`, in `dir`.
+pub fn copper_in(network: &Network, index: usize, dir: &Path) -> Command {
+    let mut command = network.command_in(index, Path::new(env!("CARGO_BIN_EXE_copper-wasm")));
+    with_clean_environment(&mut command, dir);
+    command
+}
+
+fn with_clean_environment(command: &mut Command, dir: &Path) {
     command
         .current_dir(dir)
         .env("COPPER_COMPILED_CACHE", compiled_cache())
         .env_remove("COPPER_BROKER")
         .env_remove("COPPER_GITHUB_URL")
         .env_remove("RUST_LOG")
+        .env_remove("COPPER_HOST_ID")
         .stdin(Stdio::null());
-    command
 }
 
 /// What a finished command printed.
@@ -157,6 +177,38 @@ impl Process {
             child,
             name: name.to_string(),
         }
+    }
+
+    /// Starts `command` in the background, what it prints going to `log`.
+    pub fn spawn_logged(command: &mut Command, name: &str, log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("a log file");
+        let child = command
+            .stdout(file.try_clone().expect("a log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Self {
+            child,
+            name: name.to_string(),
+        }
+    }
+
+    /// Waits at most `bound` for it to exit; its status, if it did.
+    pub async fn wait_for(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let until = Instant::now() + bound;
+        while Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// Kills it (SIGKILL: no goodbye) and waits for the exit.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for the exit.
@@ -299,6 +351,8 @@ pub fn serve_astro_big_doc(root: &Path) -> (GitServer, PathBuf) {
 pub struct Mosquitto {
     _process: Process,
     pub port: u16,
+    /// The address it listens on.
+    pub ip: String,
 }
 
 impl Mosquitto {
@@ -387,8 +441,17 @@ impl Mosquitto {
         (Self::start_with(dir, free_port(), &tls), dir.join("ca.pem"))
     }
 
+    /// Starts it listening on `ip:port` (a test network's bridge).
+    pub fn start_at(dir: &Path, ip: &str, port: u16) -> Self {
+        Self::start_listening(dir, ip, port, "")
+    }
+
     /// Starts it on `port` with more of its configuration for that listener.
     fn start_with(dir: &Path, port: u16, listener: &str) -> Self {
+        Self::start_listening(dir, "127.0.0.1", port, listener)
+    }
+
+    fn start_listening(dir: &Path, ip: &str, port: u16, listener: &str) -> Self {
         let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -397,21 +460,22 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\n{listener}allow_anonymous true\npersistence false\n"
+                "listener {port} {ip}\n{listener}allow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
             ),
         )
         .unwrap();
         let process = Process::spawn(Command::new(binary).arg("-c").arg(&conf), "mosquitto");
-        wait_for_port(port, "mosquitto");
+        wait_for_port_at(ip, port, "mosquitto");
         Self {
             _process: process,
             port,
+            ip: ip.to_string(),
         }
     }
 
     /// Its URL.
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        format!("mqtt://{}:{}", self.ip, self.port)
     }
 }
 

@@ -14,6 +14,9 @@ pub struct BrokerAddress {
     pub credentials: Option<(String, String)>,
     /// TLS (`mqtts://`), when the broker wants it.
     pub tls: Option<Tls>,
+    /// More nodes of the same clustered broker (host, port), tried in turn after
+    /// `host:port` when the connection is lost (`mqtt://a:1883,b:1883,c:1883`).
+    pub others: Vec<(String, u16)>,
 }
 
 impl fmt::Display for BrokerAddress {
@@ -26,9 +29,16 @@ impl fmt::Display for BrokerAddress {
             self.host.clone()
         };
         match &self.credentials {
-            Some((user, _)) => write!(f, "{scheme}://{user}:***@{host}:{}", self.port),
-            None => write!(f, "{scheme}://{host}:{}", self.port),
+            Some((user, _)) => write!(f, "{scheme}://{user}:***@{host}:{}", self.port)?,
+            None => write!(f, "{scheme}://{host}:{}", self.port)?,
         }
+        for (host, port) in &self.others {
+            match host.contains(':') {
+                true => write!(f, ",[{host}]:{port}")?,
+                false => write!(f, ",{host}:{port}")?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -46,20 +56,32 @@ impl BrokerAddress {
             port,
             credentials: None,
             tls: None,
+            others: Vec::new(),
         }
+    }
+
+    /// Every node, `host:port` first.
+    pub fn nodes(&self) -> Vec<(String, u16)> {
+        let mut nodes = vec![(self.host.clone(), self.port)];
+        nodes.extend(self.others.iter().cloned());
+        nodes
     }
 
     /// Reads `mqtt://[user:pass@]host[:port]` (port 1883), or `mqtts://…` for TLS
     /// (port 8883, the broker's certificate checked against the system's authorities
     /// and the one in the PEM file `COPPER_MQTT_CA` names); a login missing from the
     /// URL is taken from `COPPER_MQTT_USERNAME` / `COPPER_MQTT_PASSWORD` when set.
+    /// The nodes of a clustered broker are listed with commas, each `host[:port]`:
+    /// `mqtt://user:pass@a:1883,b:1883,c`.
     pub fn parse(text: &str) -> Result<Self, BusError> {
+        let shown = redact(text);
         let bad = |why: &str| BusError::Url {
-            url: redact(text),
+            url: shown.clone(),
             why: why.to_string(),
         };
-        let url = url::Url::parse(text).map_err(|source| BusError::UrlSyntax {
-            url: redact(text),
+        let (first, others) = split_nodes(text);
+        let url = url::Url::parse(&first).map_err(|source| BusError::UrlSyntax {
+            url: shown.clone(),
             source,
         })?;
         let tls = match url.scheme() {
@@ -79,9 +101,7 @@ impl BrokerAddress {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = url
-            .port()
-            .unwrap_or(if tls.is_some() { 8883 } else { 1883 });
+        let port = url.port().unwrap_or(port_default(tls.is_some()));
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8_lossy()
@@ -99,13 +119,62 @@ impl BrokerAddress {
                 _ => None,
             }
         };
+        let default_port = port_default(tls.is_some());
+        let others = others
+            .iter()
+            .map(|node| {
+                read_node(node, default_port).ok_or_else(|| bad("a node is not host[:port]"))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             host,
             port,
             credentials,
             tls,
+            others,
         })
     }
+}
+
+fn port_default(tls: bool) -> u16 {
+    if tls { 8883 } else { 1883 }
+}
+
+/// `mqtt://u:p@a:1,b:2/x` as `mqtt://u:p@a:1/x` and the other nodes `["b:2"]`.
+fn split_nodes(text: &str) -> (String, Vec<String>) {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return (text.to_string(), Vec::new());
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    // Commas before the login's `@` belong to the password.
+    let start = authority.rfind('@').map_or(0, |at| at + 1);
+    let mut nodes = authority[start..].split(',');
+    let first = nodes.next().unwrap_or_default();
+    let others = nodes.map(str::to_string).collect();
+    (
+        format!("{scheme}://{}{first}{tail}", &authority[..start]),
+        others,
+    )
+}
+
+/// `host[:port]` or `[v6][:port]`.
+fn read_node(node: &str, default_port: u16) -> Option<(String, u16)> {
+    let (host, port) = match node.strip_prefix('[') {
+        Some(rest) => {
+            let (host, after) = rest.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match node.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (node, None),
+        },
+    };
+    let port = match port {
+        Some(port) => port.parse().ok()?,
+        None => default_port,
+    };
+    (!host.is_empty()).then(|| (host.to_string(), port))
 }
 
 /// Hides the password of a URL given by a user before it is shown anywhere.
@@ -157,6 +226,20 @@ mod tests {
             assert!(!err.contains("pa/ss") && !err.contains("s3cret"), "{err}");
             assert!(err.contains("bob:***@"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_clustered_broker_is_its_nodes() {
+        let a = BrokerAddress::parse("mqtt://bob:pw,x@n1:4222,n2,[::1]:5").unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("n1", 4222));
+        assert_eq!(a.credentials, Some(("bob".into(), "pw,x".into())));
+        assert_eq!(a.others, vec![("n2".into(), 1883), ("::1".into(), 5)]);
+        assert_eq!(a.to_string(), "mqtt://bob:***@n1:4222,n2:1883,[::1]:5");
+        assert_eq!(
+            BrokerAddress::parse(&a.to_string()).unwrap().nodes().len(),
+            3
+        );
+        assert!(BrokerAddress::parse("mqtt://n1,n2:x").is_err());
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! The client: one connection to the broker, shared by clones, routing what arrives to subscriptions.
 
-use super::{BrokerAddress, BusError};
+use super::options::mqtt_options;
+use super::{BrokerAddress, BusError, ConnectOptions, Will};
 use bytes::Bytes;
 use futures_util::FutureExt;
-use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
-};
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, Outgoing, Packet, QoS};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,22 +21,29 @@ pub struct Message {
     pub payload: Bytes,
     /// True when the broker delivered it from its retained store.
     pub retain: bool,
+    /// For a subscription taken with [`Bus::subscribe_work`]: the broker's delivery,
+    /// to acknowledge with [`Bus::ack`] once the work is done (QoS 1 only).
+    pub delivery: Option<Delivery>,
 }
 
-/// A message the broker publishes for us when the connection is lost.
-#[derive(Debug, Clone)]
-pub struct Will {
-    /// Topic.
-    pub topic: String,
-    /// Payload.
-    pub payload: String,
+/// One QoS 1 delivery awaiting its acknowledgement, in the session it arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Delivery {
+    pkid: u16,
+    session: u64,
 }
 
 struct Route {
     id: u64,
     filter: String,
     tx: mpsc::Sender<Message>,
+    /// Its messages are acknowledged by the subscriber ([`Bus::ack`]), not on arrival.
+    work: bool,
 }
+
+/// Messages that arrived for no subscription of ours (a persistent session's, sent
+/// again before we subscribed), unacknowledged, kept for the subscription to come.
+const PARKED_CAPACITY: usize = 4096;
 
 struct Shared {
     client: Client,
@@ -52,6 +58,19 @@ struct Shared {
     /// Filters subscribed at the broker, and whether each is kept when its last
     /// subscriber goes (see [`Bus::subscribe_kept`]).
     subscribed: std::sync::Mutex<std::collections::BTreeMap<String, bool>>,
+    /// The broker's session we are in: bumped whenever the broker says it kept none
+    /// (deliveries of an earlier session can no longer be acknowledged).
+    session: AtomicU64,
+    /// Connections accepted by the broker so far (1 once connected; more after each reconnection).
+    connections: tokio::sync::watch::Sender<u64>,
+    /// True while connected.
+    connected: tokio::sync::watch::Sender<bool>,
+    /// See [`PARKED_CAPACITY`].
+    parked: std::sync::Mutex<std::collections::VecDeque<(String, Bytes, u16)>>,
+    /// QoS 1 messages we published, and those the broker acknowledged (or that a
+    /// lost session dropped): [`Bus::close`] waits until they meet.
+    published: AtomicU64,
+    settled: AtomicU64,
 }
 
 /// One connection to the broker, shared by clones.
@@ -195,34 +214,25 @@ fn send_link(
 }
 
 impl Bus {
-    /// Connects as `client_id` and starts polling; returns once the broker accepted us.
+    /// Connects as `client_id` (a clean session) and starts polling; returns once the broker accepted us.
     pub async fn connect(
         address: &BrokerAddress,
         client_id: &str,
         will: Option<Will>,
         shutdown: CancellationToken,
     ) -> Result<Bus, BusError> {
-        let mut options = MqttOptions::new(client_id, address.host.clone(), address.port);
-        options.set_keep_alive(Duration::from_secs(30));
-        options.set_max_packet_size(64 << 20, 64 << 20);
-        options.set_clean_session(true);
-        options.set_inflight(1000);
-        if let Some((user, pass)) = &address.credentials {
-            options.set_credentials(user.clone(), pass.clone());
-        }
-        if let Some(tls) = &address.tls {
-            options.set_transport(rumqttc::Transport::tls_with_config(
-                rumqttc::TlsConfiguration::NativeConnector(tls.connector()?),
-            ));
-        }
-        if let Some(will) = will {
-            options.set_last_will(LastWill::new(
-                will.topic,
-                will.payload,
-                QoS::AtLeastOnce,
-                true,
-            ));
-        }
+        let mut options = ConnectOptions::new(client_id);
+        options.will = will;
+        Self::connect_with(address, options, shutdown).await
+    }
+
+    /// Connects as `connect` says and starts polling; returns once the broker accepted us.
+    pub async fn connect_with(
+        address: &BrokerAddress,
+        connect: ConnectOptions,
+        shutdown: CancellationToken,
+    ) -> Result<Bus, BusError> {
+        let options = mqtt_options(address, 0, &connect)?;
         let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
         // Requests and finishes are small messages: Nagle's algorithm would hold them back.
         let mut network = rumqttc::NetworkOptions::new();
@@ -230,15 +240,15 @@ impl Bus {
         eventloop.set_network_options(network);
         let bus = Bus::new(Client::Mqtt(client), address);
         let (ready_tx, ready_rx) = oneshot::channel();
-        let handle = tokio::spawn(bus.clone().poll(eventloop, ready_tx, shutdown));
+        let handle = tokio::spawn(bus.clone().poll(eventloop, ready_tx, connect, shutdown));
         *bus.shared.poller.lock().await = Some(handle);
         match tokio::time::timeout(Duration::from_secs(10), ready_rx).await {
             Ok(Ok(Ok(()))) => Ok(bus),
             Ok(Ok(Err(error))) => Err(BusError::Connect {
-                address: address.clone(),
+                address: Box::new(address.clone()),
                 error: Box::new(error),
             }),
-            Ok(Err(_)) | Err(_) => Err(BusError::ConnectTimeout(address.clone())),
+            Ok(Err(_)) | Err(_) => Err(BusError::ConnectTimeout(Box::new(address.clone()))),
         }
     }
 
@@ -252,6 +262,12 @@ impl Bus {
             poller: AsyncMutex::new(None),
             announcements: std::sync::Mutex::new(Vec::new()),
             subscribed: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            session: AtomicU64::new(0),
+            connections: tokio::sync::watch::Sender::new(0),
+            connected: tokio::sync::watch::Sender::new(false),
+            parked: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            published: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
         });
         Bus { shared }
     }
@@ -263,6 +279,8 @@ impl Bus {
         shutdown: CancellationToken,
     ) -> Bus {
         let bus = Bus::new(Client::Link(std::sync::Mutex::new(tx)), address);
+        bus.shared.connections.send_replace(1);
+        bus.shared.connected.send_replace(true);
         let handle = tokio::spawn(bus.clone().poll_link(rx, shutdown));
         *bus.shared.poller.try_lock().expect("a new bus") = Some(handle);
         bus
@@ -275,11 +293,12 @@ impl Bus {
                 _ = shutdown.cancelled() => break,
             };
             match notification {
-                Ok(Some(rumqttd::Notification::Forward(forward))) => self.deliver(Message {
-                    topic: String::from_utf8_lossy(&forward.publish.topic).into_owned(),
-                    payload: forward.publish.payload,
-                    retain: forward.publish.retain,
-                }),
+                Ok(Some(rumqttd::Notification::Forward(forward))) => self.deliver(
+                    String::from_utf8_lossy(&forward.publish.topic).into_owned(),
+                    forward.publish.payload,
+                    forward.publish.retain,
+                    None,
+                ),
                 // The router stops serving a link that fell behind until it says it is ready.
                 Ok(Some(rumqttd::Notification::Unschedule)) => {
                     if rx.wake().await.is_err() {
@@ -310,8 +329,11 @@ impl Bus {
         self,
         mut eventloop: EventLoop,
         ready: oneshot::Sender<Result<(), ConnectionError>>,
+        connect: ConnectOptions,
         shutdown: CancellationToken,
     ) {
+        let nodes = self.shared.address.nodes().len();
+        let mut node = 0;
         let mut ready = Some(ready);
         let mut backoff = Duration::from_millis(100);
         let mut closing = false;
@@ -327,29 +349,60 @@ impl Bus {
                 }
             };
             match event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                Ok(Event::Incoming(Packet::ConnAck(connack))) => {
                     backoff = Duration::from_millis(100);
+                    let reconnection = ready.is_none();
+                    if reconnection && !connack.session_present {
+                        // The broker kept nothing of ours: earlier deliveries are void, and
+                        // what we had published and not seen acknowledged is dropped.
+                        self.shared.session.fetch_add(1, Ordering::SeqCst);
+                        self.shared.parked.lock().expect("parked lock").clear();
+                        let published = self.shared.published.load(Ordering::SeqCst);
+                        self.shared.settled.store(published, Ordering::SeqCst);
+                    }
+                    self.shared.connections.send_modify(|n| *n += 1);
+                    self.shared.connected.send_replace(true);
                     if let Some(ready) = ready.take() {
                         let _ = ready.send(Ok(()));
                     } else {
-                        tracing::info!(broker = %self.shared.address, "reconnected to the broker");
+                        tracing::info!(broker = %self.shared.address, session_present = connack.session_present, "reconnected to the broker");
                         self.resubscribe();
                         self.announce_again();
                     }
                 }
-                Ok(Event::Incoming(Packet::Publish(publish))) => self.deliver(Message {
-                    topic: publish.topic,
-                    payload: publish.payload,
-                    retain: publish.retain,
-                }),
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let pkid = (publish.qos != QoS::AtMostOnce).then_some(publish.pkid);
+                    self.deliver(publish.topic, publish.payload, publish.retain, pkid);
+                }
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    self.shared.settled.fetch_add(1, Ordering::SeqCst);
+                }
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
                 Ok(_) => {}
                 Err(error) => {
+                    self.shared.connected.send_replace(false);
                     if closing {
                         break;
                     }
+                    // A clustered broker: the next node (each tried once before giving up at first).
+                    if nodes > 1 {
+                        node = (node + 1) % nodes;
+                        match mqtt_options(&self.shared.address, node, &connect) {
+                            Ok(options) => eventloop.mqtt_options = options,
+                            Err(error) => {
+                                tracing::error!(%error, "cannot use the next node of the broker")
+                            }
+                        }
+                        if ready.is_some() && node != 0 {
+                            continue;
+                        }
+                    }
                     if let Some(ready) = ready.take() {
                         let _ = ready.send(Err(error));
+                        break;
+                    }
+                    if !connect.reconnect {
+                        tracing::info!(broker = %self.shared.address, %error, "connection ended");
                         break;
                     }
                     tracing::warn!(broker = %self.shared.address, %error, "lost the broker; reconnecting in {backoff:?}");
@@ -365,17 +418,94 @@ impl Bus {
         self.shared.routes.lock().expect("routes lock").clear();
     }
 
-    fn deliver(&self, message: Message) {
+    /// Hands what arrived to every matching subscription. A QoS 1 message (`pkid`) is
+    /// acknowledged here unless a work subscription took it; one that no subscription
+    /// of ours wants yet is parked unacknowledged (see [`PARKED_CAPACITY`]).
+    fn deliver(&self, topic: String, payload: Bytes, retain: bool, pkid: Option<u16>) {
+        let session = self.shared.session.load(Ordering::SeqCst);
+        let delivery = pkid.map(|pkid| Delivery { pkid, session });
         let routes = self.shared.routes.lock().expect("routes lock");
-        for route in routes
-            .iter()
-            .filter(|r| filter_matches(&message.topic, &r.filter))
-        {
-            if route.tx.try_send(message.clone()).is_err() && !route.tx.is_closed() {
+        let mut matched = false;
+        let mut work = false;
+        for route in routes.iter().filter(|r| filter_matches(&topic, &r.filter)) {
+            matched = true;
+            work |= route.work;
+            let message = Message {
+                topic: topic.clone(),
+                payload: payload.clone(),
+                retain,
+                delivery: if route.work { delivery } else { None },
+            };
+            if route.tx.try_send(message).is_err() && !route.tx.is_closed() {
                 let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::error!(topic = %message.topic, filter = %route.filter, dropped, "subscriber is full; message dropped");
+                tracing::error!(%topic, filter = %route.filter, dropped, "subscriber is full; message dropped");
             }
         }
+        let Some(delivery) = delivery else { return };
+        // Still under the routes' lock: a subscriber added meanwhile would miss it.
+        if !matched && !self.subscribed_to(&topic) {
+            let mut parked = self.shared.parked.lock().expect("parked lock");
+            if parked.len() < PARKED_CAPACITY {
+                parked.push_back((topic, payload, delivery.pkid));
+            }
+            return;
+        }
+        drop(routes);
+        if !work {
+            self.ack_now(delivery);
+        }
+    }
+
+    /// True when a filter subscribed at the broker (kept or not) matches `topic`.
+    fn subscribed_to(&self, topic: &str) -> bool {
+        let subscribed = self.shared.subscribed.lock().expect("subscribed lock");
+        subscribed
+            .keys()
+            .any(|filter| filter_matches(topic, filter))
+    }
+
+    /// Acknowledges `delivery` without waiting (the poller itself may be the caller).
+    fn ack_now(&self, delivery: Delivery) {
+        let Some(client) = self.shared.client.mqtt() else {
+            return;
+        };
+        let publish = ack_of(delivery);
+        if client.try_ack(&publish).is_err() {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let _ = client.ack(&publish).await;
+            });
+        }
+    }
+
+    /// Acknowledges a work delivery, once its work is done; nothing when it belongs to a
+    /// session the broker has since dropped (see [`Bus::is_live`]).
+    pub fn ack(&self, delivery: Delivery) {
+        if self.is_live(delivery) {
+            self.ack_now(delivery);
+        }
+    }
+
+    /// True while `delivery`'s session lasts: the broker still waits for its
+    /// acknowledgement, and will send it again if we do not give one.
+    pub fn is_live(&self, delivery: Delivery) -> bool {
+        delivery.session == self.shared.session.load(Ordering::SeqCst)
+    }
+
+    /// True when `delivery` still waits for its answer from us: waits (at most
+    /// `bound`) for the connection if it is down, since the broker says only on
+    /// reconnecting whether it kept our session. False when it did not (the
+    /// delivery went to whoever took the session over) or the bound passed.
+    pub async fn still_ours(&self, delivery: Delivery, bound: Duration) -> bool {
+        let mut connected = self.shared.connected.subscribe();
+        let up = tokio::time::timeout(bound, connected.wait_for(|up| *up)).await;
+        matches!(up, Ok(Ok(_))) && self.is_live(delivery)
+    }
+
+    /// Counts the broker's acceptances of this connection: 1 once connected, one more
+    /// after each reconnection (whatever was in flight then may be lost).
+    pub fn connections(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.connections.subscribe()
     }
 
     fn resubscribe(&self) {
@@ -408,6 +538,7 @@ impl Bus {
             let Some(client) = self.shared.client.mqtt() else {
                 return;
             };
+            self.shared.published.fetch_add(1, Ordering::SeqCst);
             if let Err(error) = client.try_publish(topic.clone(), QoS::AtLeastOnce, true, payload) {
                 tracing::error!(%topic, %error, "cannot announce again after reconnecting");
             }
@@ -434,27 +565,43 @@ impl Bus {
     /// broker sends its retained messages again, and the filter is unsubscribed when
     /// its last subscriber goes.
     pub async fn subscribe(&self, filter: &str) -> Result<Subscription, BusError> {
-        self.add_subscriber(filter, false).await
+        self.add_subscriber(filter, false, false).await
     }
 
     /// Subscribes to `filter` and keeps it subscribed at the broker after its last
     /// subscriber goes, so that asking again costs no round trip. For the topics a
     /// runner asks again and again; retained messages come only the first time.
     pub async fn subscribe_kept(&self, filter: &str) -> Result<Subscription, BusError> {
-        self.add_subscriber(filter, true).await
+        self.add_subscriber(filter, true, false).await
     }
 
-    async fn add_subscriber(&self, filter: &str, keep: bool) -> Result<Subscription, BusError> {
+    /// Subscribes to `filter` for work: each QoS 1 message comes with its
+    /// [`Message::delivery`], which the subscriber acknowledges with [`Bus::ack`] when
+    /// the work is done, so that the broker sends it again (to us, or to whoever takes
+    /// over our session) if we never do. Messages of a persistent session that arrived
+    /// before this subscription are handed to it first.
+    pub async fn subscribe_work(&self, filter: &str) -> Result<Subscription, BusError> {
+        self.add_subscriber(filter, false, true).await
+    }
+
+    async fn add_subscriber(
+        &self,
+        filter: &str,
+        keep: bool,
+        work: bool,
+    ) -> Result<Subscription, BusError> {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let send = {
             let mut routes = self.shared.routes.lock().expect("routes lock");
             let mut subscribed = self.shared.subscribed.lock().expect("subscribed lock");
             let live = routes.iter().any(|r| r.filter == filter);
+            self.unpark(filter, work, &tx);
             routes.push(Route {
                 id,
                 filter: filter.to_string(),
                 tx,
+                work,
             });
             let known = subscribed.get(filter).copied();
             subscribed.insert(filter.to_string(), keep || known == Some(true));
@@ -474,6 +621,64 @@ impl Bus {
         })
     }
 
+    /// Hands the parked messages matching `filter` to a new subscriber (called with
+    /// the routes locked, so that nothing arrives in between); acknowledged now
+    /// unless it is a work subscriber.
+    fn unpark(&self, filter: &str, work: bool, tx: &mpsc::Sender<Message>) {
+        let mut parked = self.shared.parked.lock().expect("parked lock");
+        let session = self.shared.session.load(Ordering::SeqCst);
+        let (ours, others): (Vec<_>, Vec<_>) = parked
+            .drain(..)
+            .partition(|(topic, _, _)| filter_matches(topic, filter));
+        parked.extend(others);
+        drop(parked);
+        for (topic, payload, pkid) in ours {
+            let delivery = Delivery { pkid, session };
+            let message = Message {
+                topic,
+                payload,
+                retain: false,
+                delivery: work.then_some(delivery),
+            };
+            let _ = tx.try_send(message);
+            if !work {
+                self.ack_now(delivery);
+            }
+        }
+    }
+
+    /// Asks the broker to send no more on `filter`, keeping our subscribers: what it
+    /// already sent us (a persistent session's backlog among it) still reaches them.
+    pub fn stop_receiving(&self, filter: &str) {
+        self.shared
+            .subscribed
+            .lock()
+            .expect("subscribed lock")
+            .remove(filter);
+        self.shared.client.try_unsubscribe(filter.to_string());
+    }
+
+    /// A work subscription to what the broker sends on `filter` without subscribing
+    /// to it: for a session taken over from another client, whose subscriptions the
+    /// broker still holds (see [`Bus::subscribe_work`]).
+    pub fn take_backlog(&self, filter: &str) -> Subscription {
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut routes = self.shared.routes.lock().expect("routes lock");
+        self.unpark(filter, true, &tx);
+        routes.push(Route {
+            id,
+            filter: filter.to_string(),
+            tx,
+            work: true,
+        });
+        Subscription {
+            rx,
+            id,
+            bus: self.clone(),
+        }
+    }
+
     fn remove_route(&self, id: u64) {
         let mut routes = self.shared.routes.lock().expect("routes lock");
         let Some(index) = routes.iter().position(|r| r.id == id) else {
@@ -490,13 +695,16 @@ impl Bus {
         }
     }
 
-    /// Publishes at least once.
+    /// Publishes at least once (QoS 1).
     pub async fn publish(
         &self,
         topic: &str,
         payload: impl Into<Vec<u8>>,
         retain: bool,
     ) -> Result<(), BusError> {
+        if self.shared.client.mqtt().is_some() {
+            self.shared.published.fetch_add(1, Ordering::SeqCst);
+        }
         self.shared
             .client
             .publish(topic, QoS::AtLeastOnce, retain, payload.into())
@@ -504,12 +712,9 @@ impl Bus {
         Ok(())
     }
 
-    /// Publishes at most once: for requests, as copper's runner did.
-    ///
-    /// Why not at least once: rumqttd (and mosquitto by default) send without
-    /// TCP_NODELAY, so a PUBACK from the broker followed soon by the reply would wait
-    /// for the requester's delayed ACK (40 ms). Replies and everything else are QoS 1,
-    /// and the receiver's PUBACK carries the TCP acknowledgement back at once.
+    /// Publishes at most once (QoS 0): nothing waits for it and nothing sends it again.
+    /// Requests are published at least once; this stays for the benchmarks' reference
+    /// and for what may be lost (progress a newer message replaces).
     pub async fn publish_at_most_once(
         &self,
         topic: &str,
@@ -522,8 +727,28 @@ impl Bus {
         Ok(())
     }
 
-    /// Sends what is queued, disconnects cleanly (no last will) and waits for the poller.
+    /// Waits (at most `bound`) until the broker has acknowledged every QoS 1 message
+    /// published so far; true when it has.
+    pub async fn settle(&self, bound: Duration) -> bool {
+        let until = tokio::time::Instant::now() + bound;
+        loop {
+            let published = self.shared.published.load(Ordering::SeqCst);
+            if self.shared.settled.load(Ordering::SeqCst) >= published {
+                return true;
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits (at most 5 s) for the broker to acknowledge what we published, then
+    /// disconnects cleanly (no last will) and waits for the poller.
     pub async fn close(&self) {
+        if !self.settle(Duration::from_secs(5)).await {
+            tracing::warn!(broker = %self.shared.address, "closing with messages the broker has not acknowledged");
+        }
         let handle = self.shared.poller.lock().await.take();
         match (&self.shared.client, handle) {
             (Client::Mqtt(client), Some(handle)) => {
@@ -535,6 +760,13 @@ impl Bus {
             (_, None) => {}
         }
     }
+}
+
+/// The packet `rumqttc` needs to acknowledge `delivery` (only its id and QoS are read).
+fn ack_of(delivery: Delivery) -> rumqttc::Publish {
+    let mut publish = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
+    publish.pkid = delivery.pkid;
+    publish
 }
 
 #[cfg(test)]

@@ -34,8 +34,8 @@ pub enum BusError {
     /// The first connection failed.
     #[error("cannot connect to the MQTT broker at {address}: {}", without_repeats(error.as_ref()))]
     Connect {
-        /// Where.
-        address: BrokerAddress,
+        /// Where (boxed: an address may list a cluster's nodes).
+        address: Box<BrokerAddress>,
         /// Why (its causes are in the message, each once: rumqttc's errors repeat
         /// their source in their own message, so it is not a source here).
         error: Box<ConnectionError>,
@@ -54,7 +54,7 @@ pub enum BusError {
     Tls(#[source] native_tls::Error),
     /// The broker did not answer in time.
     #[error("the MQTT broker at {0} did not answer within 10 s")]
-    ConnectTimeout(BrokerAddress),
+    ConnectTimeout(Box<BrokerAddress>),
     /// A request could not be queued: the connection is closed.
     #[error("the MQTT connection is closed")]
     Client(#[from] rumqttc::ClientError),

@@ -4,17 +4,21 @@
 //! host subscribe to topic filters and get a bounded channel of messages; one
 //! task polls the connection, reconnects with backoff and subscribes again.
 //!
-//! `address.rs`: broker URLs, the password hidden wherever one is shown; `tls.rs`:
-//! whose certificates a TLS connection trusts; `error.rs`: [`BusError`];
-//! `client.rs`: the [`Bus`] itself. Which broker a host's clients reach, and how,
+//! `address.rs`: broker URLs (a clustered broker's nodes among them), the password
+//! hidden wherever one is shown; `options.rs`: how a connection is made (client id,
+//! will, persistent session); `tls.rs`: whose certificates a TLS connection trusts;
+//! `error.rs`: [`BusError`]; `client.rs`: the [`Bus`] itself, and the acknowledgement
+//! of work it delivers. Which broker a host's clients reach, and how,
 //! is [`crate::connector`]'s.
 
 mod address;
 mod client;
 mod error;
+mod options;
 mod tls;
 
 pub use address::BrokerAddress;
-pub use client::{Bus, Message, Subscription, Will};
+pub use client::{Bus, Delivery, Message, Subscription};
 pub use error::BusError;
+pub use options::{ConnectOptions, Will};
 pub use tls::{CaError, Tls};

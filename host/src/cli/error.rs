@@ -103,6 +103,9 @@ pub enum CliError {
     /// `plugin new` with a name that is not a plain one.
     #[error("`{0}` is not a plain plugin name (letters, digits, `_`, `-`)")]
     PluginName(String),
+    /// `--host-id` is not a plain name.
+    #[error("--host-id `{0}` is not a plain name (letters, digits, `.`, `_`, `-`)")]
+    HostId(String),
     /// `plugin new` over something that exists.
     #[error("{} already exists", .0.display())]
     Exists(PathBuf),
@@ -199,6 +202,7 @@ impl CliError {
             | CliError::NotWasm(_)
             | CliError::NotAPlugin { .. }
             | CliError::PluginName(_)
+            | CliError::HostId(_)
             | CliError::Exists(_)
             | CliError::NoTemplate(_) => 2,
             CliError::Request(error) => match error {

@@ -163,6 +163,10 @@ struct HostArgs {
     /// Requests of one service running at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// serve: this host's id among the hosts on the broker, the same across restarts
+    /// (default: the one kept in the cache folder's `host-id`, made the first time).
+    #[arg(long, env = "COPPER_HOST_ID", value_name = "ID")]
+    host_id: Option<String>,
     /// The services file (default: `copper.yaml` beside the workflow, or in the working folder).
     #[arg(long, value_name = "FILE")]
     services: Option<PathBuf>,
@@ -309,6 +313,17 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
 
 async fn serve(args: HostArgs) -> Result<(), CliError> {
     let mut config = args.config(MQTT_LOOPBACK)?;
+    let host_id = match &args.host_id {
+        Some(id) if copper_wasm::protocol::is_safe_name(id) => id.clone(),
+        Some(id) => return Err(CliError::HostId(id.clone())),
+        None => copper_wasm::presence::stored_host_id(&args.cache).map_err(|source| {
+            CliError::Write {
+                path: args.cache.join("host-id"),
+                source,
+            }
+        })?,
+    };
+    config.scheduler.host_id = Some(host_id);
     if !args.no_local_services
         && let Some(file) = args.services_file(std::path::Path::new("."))?
     {

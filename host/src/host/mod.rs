@@ -447,8 +447,9 @@ async fn add_lambdas(
     Ok(Some(containers))
 }
 
-/// In-process links kept for clients of the host beyond its services (a runner, a caller).
-const SPARE_LINKS: usize = 4;
+/// In-process links kept for clients of the host beyond its services: its presence,
+/// a runner, a caller.
+const SPARE_LINKS: usize = 5;
 
 /// A running host: its broker (if embedded), its services on the bus, its containers.
 pub struct Host {

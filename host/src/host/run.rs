@@ -12,8 +12,10 @@ use crate::workflow::{Workflow, WorkflowError};
 use std::time::Duration;
 use tokio_util::sync::DropGuard;
 
-/// How long services on the broker are given to say they are up.
-const DISCOVERY: Duration = Duration::from_millis(300);
+/// How long services on the broker are given at most to say they are up (a
+/// clustered broker may take a second or more to send what it retained; the
+/// wait ends as soon as every service needed is found).
+const DISCOVERY: Duration = Duration::from_secs(3);
 
 /// Why a workflow could not be run.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +110,14 @@ impl Host {
             || !externals.is_empty()
             || workflow.steps.iter().any(|s| !known.contains(&s.action))
         {
-            for service in runner::services_up(bus, DISCOVERY).await? {
+            let needed: Vec<&str> = workflow
+                .steps
+                .iter()
+                .filter(|s| !known.contains(&s.action))
+                .map(|s| s.service())
+                .chain(externals.iter().map(|s| s.name.as_str()))
+                .collect();
+            for service in runner::services_up_for(bus, Some(&needed), DISCOVERY).await? {
                 up.push(service.name.clone());
                 match service.actions {
                     Some(actions) => known.extend(actions),
@@ -267,7 +276,7 @@ impl Host {
             return Ok(());
         }
         let service = protocol::service_of(topic);
-        let up = runner::services_up(bus, DISCOVERY).await?;
+        let up = runner::services_up_for(bus, Some(&[service]), DISCOVERY).await?;
         let served = up.iter().any(|s| {
             s.name == service
                 && s.actions

@@ -12,7 +12,8 @@
 //! ready, wait for what happens next (a step says something, ends, or the
 //! workflow's timeout passes), take it in; at the end, the report.
 //!
-//! - [`request`](mod@request): one request over the bus.
+//! - [`request`](mod@request): one request over the bus; [`discovery`]: which
+//!   services are up on the broker.
 //! - [`events`]: what happens in a run; [`record`]: the run's folder.
 //! - [`cache`]: steps reused from an earlier success (incremental runs).
 //! - [`check`]: what is checked before anything runs.
@@ -23,6 +24,7 @@
 pub mod cache;
 pub mod check;
 mod decide;
+pub mod discovery;
 mod emit;
 pub mod events;
 mod ready;
@@ -32,11 +34,10 @@ pub mod request;
 mod state;
 mod step;
 
+pub use discovery::{ServiceUp, services_up, services_up_for};
 pub use events::{RunEvent, Stamped, StepStatus};
 pub use report::{RunReport, StepReport};
-pub use request::{
-    Pending, RequestError, ServiceUp, request, request_among, runner_will, services_up,
-};
+pub use request::{Pending, RequestError, request, request_among, runner_will};
 
 use crate::bus::{Bus, BusError};
 use crate::protocol::Object;

@@ -2,9 +2,11 @@
 //!
 //! Requests carry a correlation id; a finish without one (a copper service that
 //! builds its own entry) is accepted, since the runner has one request pending
-//! per topic. Also: which services are `up` on the broker.
+//! per topic. A request is published at least once and sent again when the host
+//! that took it goes away ([`request_among`] says when).
 
 use crate::bus::{Bus, BusError, Will};
+use crate::presence::{Change, Departure, Hosts, TAKER_FIELD};
 use crate::protocol::{self, CORRELATION_FIELD, Finish, Object, Status};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -57,14 +59,29 @@ pub enum RequestError {
 }
 
 /// Requests under way, by topic: a finish without a correlation id (a copper
-/// service's) is taken only when its topic has one request pending.
-#[derive(Debug, Clone, Default)]
-pub struct Pending(Arc<Mutex<BTreeMap<String, usize>>>);
+/// service's) is taken only when its topic has one request pending. Also the
+/// hosts on the broker, watched once for all of them.
+#[derive(Clone, Default)]
+pub struct Pending(Arc<PendingInner>);
+
+#[derive(Default)]
+struct PendingInner {
+    counts: Mutex<BTreeMap<String, usize>>,
+    hosts: tokio::sync::OnceCell<Hosts>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts = self.0.counts.lock().expect("pending lock");
+        f.debug_tuple("Pending").field(&*counts).finish()
+    }
+}
 
 impl Pending {
     fn enter(&self, topic: &str) -> PendingGuard {
         *self
             .0
+            .counts
             .lock()
             .expect("pending lock")
             .entry(topic.to_string())
@@ -76,7 +93,22 @@ impl Pending {
     }
 
     fn alone(&self, topic: &str) -> bool {
-        self.0.lock().expect("pending lock").get(topic).copied() == Some(1)
+        self.0
+            .counts
+            .lock()
+            .expect("pending lock")
+            .get(topic)
+            .copied()
+            == Some(1)
+    }
+
+    /// The hosts on `bus`'s broker, watched from the first request on.
+    async fn hosts(&self, bus: &Bus) -> Result<Hosts, BusError> {
+        self.0
+            .hosts
+            .get_or_try_init(|| Hosts::watch(bus))
+            .await
+            .cloned()
     }
 }
 
@@ -90,6 +122,7 @@ impl Drop for PendingGuard {
         if let Some(count) = self
             .pending
             .0
+            .counts
             .lock()
             .expect("pending lock")
             .get_mut(&self.topic)
@@ -98,6 +131,14 @@ impl Drop for PendingGuard {
         }
     }
 }
+
+/// How long a request taken by a host that died waits for another host to take it
+/// (the dead host's session adopted, its requests published again) before it is
+/// sent again: longer than the adoption's grace.
+pub const ADOPTION_WAIT: Duration = Duration::from_secs(4);
+
+/// How long after a host stopped cleanly its last finishes may still be on their way.
+pub const LEFT_WAIT: Duration = Duration::from_secs(1);
 
 /// Publishes one request on `topic` and waits for its finish; `progress` gets the
 /// service's progress messages. `wait` bounds the wait (none: until it answers).
@@ -112,6 +153,13 @@ pub async fn request(
 }
 
 /// [`request`], one of several under way at once (`pending` counts them).
+///
+/// The request is published at least once (QoS 1) and sent again, with the same
+/// correlation id, after our own reconnection, or when the host that took it (its
+/// `<topic>/start` names it) dies and no other host takes it within
+/// [`ADOPTION_WAIT`]. The first finish is the answer; hosts answer a repeat from
+/// the finish they keep. It fails only at its deadline, or when no host serving
+/// the service is left.
 pub async fn request_among(
     bus: &Bus,
     topic: &str,
@@ -123,23 +171,31 @@ pub async fn request_among(
     let _pending = pending.enter(topic);
     let service = protocol::service_of(topic).to_string();
     let id = uuid::Uuid::new_v4().to_string();
+    let hosts = pending.hosts(bus).await?;
+    let mut changes = hosts.changes();
+    let mut connections = bus.connections();
+    connections.borrow_and_update();
     // Finish and progress apart: `<topic>/start` (and anything else) need not wake us.
     let mut replies = bus.subscribe_kept(&protocol::finish_topic(topic)).await?;
     let mut updates = bus.subscribe_kept(&protocol::progress_topic(topic)).await?;
     let mut errors = bus.subscribe_kept(&protocol::error_topic(&service)).await?;
+    let mut starts = bus.subscribe_kept(&protocol::start_topic(topic)).await?;
     let mut status = bus
         .subscribe_kept(&protocol::status_topic(&service))
         .await?;
     let mut payload = fields.clone();
     payload.insert(CORRELATION_FIELD.into(), Value::from(id.clone()));
-    bus.publish_at_most_once(topic, Value::Object(payload).to_string())
-        .await?;
+    let payload = Value::Object(payload).to_string();
+    bus.publish(topic, payload.clone(), false).await?;
     let ours = |other: Option<&str>| match other {
         Some(other) => other == id,
         None => pending.alone(topic),
     };
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     let mut reported_error: Option<String> = None;
+    // Who took it, and when to look again after a host went away.
+    let mut taker: Option<String> = None;
+    let mut recheck: Option<(tokio::time::Instant, String)> = None;
     loop {
         let timer = async {
             match deadline {
@@ -147,9 +203,18 @@ pub async fn request_among(
                 None => std::future::pending().await,
             }
         };
+        let rechecked = async {
+            match &recheck {
+                Some((at, _)) => tokio::time::sleep_until(*at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             message = replies.recv() => {
                 let Some(message) = message else { return Err(BusError::Disconnected.into()) };
+                if !mentions(&message.payload, &id) && !pending.alone(topic) {
+                    continue;
+                }
                 let mut finish = protocol::parse_finish(&message.payload);
                 if !ours(finish.correlation_id.as_deref()) {
                     continue;
@@ -185,16 +250,87 @@ pub async fn request_among(
                     reported_error = Some(error);
                 }
             }
+            Some(message) = starts.recv() => {
+                if let Some(host) = taker_of(&message.payload, &id) {
+                    taker = Some(host);
+                }
+            }
             Some(message) = status.recv() => {
-                if !message.retain && &message.payload[..] == b"down" {
+                // copper's own services say `down` themselves; our hosts' presence tells.
+                if !message.retain && &message.payload[..] == b"down" && !hosts.ever_served(&service) {
                     return Err(RequestError::ServiceDown(service));
                 }
+            }
+            change = changes.recv() => match change {
+                Ok(Change::Gone(host, departure)) if host.serves(&service) => {
+                    let took = taker.as_deref() == Some(host.id.as_str());
+                    // A host without a persistent session took its backlog with it.
+                    let lost = taker.is_none() && departure == Departure::Died && !host.persistent;
+                    let wait = match departure {
+                        Departure::Died if host.persistent => ADOPTION_WAIT,
+                        Departure::Died => Duration::ZERO,
+                        Departure::Left => LEFT_WAIT,
+                    };
+                    if took || lost {
+                        taker = None;
+                    }
+                    if took || lost || !hosts.served(&service) {
+                        recheck = Some((tokio::time::Instant::now() + wait, host.id));
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    tracing::warn!(%topic, "missed changes among the hosts; sending the request again");
+                    bus.publish(topic, payload.clone(), false).await?;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return Err(BusError::Disconnected.into());
+                }
+            },
+            () = rechecked => {
+                let (_, gone) = recheck.take().expect("a recheck was due");
+                if !hosts.served(&service) {
+                    return Err(RequestError::ServiceDown(service));
+                }
+                if taker.is_none() {
+                    tracing::info!(%topic, correlation_id = %id, host = %gone, "the host that took it went away; sending it again");
+                    bus.publish(topic, payload.clone(), false).await?;
+                }
+            }
+            changed = connections.changed() => {
+                if changed.is_err() {
+                    return Err(BusError::Disconnected.into());
+                }
+                tracing::info!(%topic, correlation_id = %id, "reconnected to the broker; sending the request again");
+                bus.publish(topic, payload.clone(), false).await?;
             }
             () = timer => {
                 return Err(RequestError::NoAnswer { topic: topic.to_string(), waited: wait.unwrap_or_default() });
             }
         }
     }
+}
+
+/// True when `payload` holds `id` (a cheap look before reading its JSON).
+fn mentions(payload: &[u8], id: &str) -> bool {
+    payload
+        .windows(id.len())
+        .any(|window| window == id.as_bytes())
+}
+
+/// The host a `<topic>/start` message names, if it is about request `id`.
+fn taker_of(payload: &[u8], id: &str) -> Option<String> {
+    if !mentions(payload, id) {
+        return None;
+    }
+    let start: Value = serde_json::from_slice(payload).ok()?;
+    if start.get(CORRELATION_FIELD).and_then(Value::as_str) != Some(id) {
+        return None;
+    }
+    start
+        .get(TAKER_FIELD)
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// The text of a progress message on `<topic>/status`, if it is about our request.
@@ -235,56 +371,6 @@ fn error_for(
         Some(other) => other.to_string(),
         None => String::from_utf8_lossy(&message.payload).into_owned(),
     })
-}
-
-/// A service announced `up` on the broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceUp {
-    /// Its name.
-    pub name: String,
-    /// Its action topics, when it published a `<service>/describe` (copper-wasm hosts do;
-    /// copper's services do not, and then any action of theirs is taken).
-    pub actions: Option<Vec<String>>,
-}
-
-/// Services announced `up` on the broker (retained `<service>/status`, with their
-/// retained `<service>/describe`), gathered for `wait`.
-pub async fn services_up(bus: &Bus, wait: Duration) -> Result<Vec<ServiceUp>, BusError> {
-    let mut statuses = bus.subscribe("+/status").await?;
-    let mut describes = bus.subscribe("+/describe").await?;
-    let mut up = std::collections::BTreeSet::new();
-    let mut actions = std::collections::BTreeMap::new();
-    let until = tokio::time::Instant::now() + wait;
-    loop {
-        tokio::select! {
-            Some(message) = statuses.recv() => {
-                let service = protocol::service_of(&message.topic).to_string();
-                if &message.payload[..] == b"up" {
-                    up.insert(service);
-                } else {
-                    up.remove(&service);
-                }
-            }
-            Some(message) = describes.recv() => {
-                if let Ok(info) = serde_json::from_slice::<Value>(&message.payload) {
-                    let service = protocol::service_of(&message.topic).to_string();
-                    let topics = info["actions"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|a| a["name"].as_str()).map(|n| format!("{service}/{n}")).collect())
-                        .unwrap_or_default();
-                    actions.insert(service, topics);
-                }
-            }
-            () = tokio::time::sleep_until(until) => break,
-        }
-    }
-    Ok(up
-        .into_iter()
-        .map(|name| ServiceUp {
-            actions: actions.remove(&name),
-            name,
-        })
-        .collect())
 }
 
 /// The runner's last will, as copper's: `runner/status` = `disconnected`.

@@ -1,0 +1,386 @@
+//! The scheduler: one registry of services, served on the bus alike whatever runs them.
+//!
+//! Each service is one MQTT client, subscribed to its action topics through a
+//! shared subscription so that several hosts on one broker split the work. A host
+//! with an id of its own keeps persistent sessions: requests come at QoS 1 and are
+//! acknowledged only once answered, so that what a host took and never answered
+//! stays at the broker. Every host announces its presence (`presence`); when one
+//! dies, a live one adopts its sessions (`adopt.rs`) and hands their requests back
+//! to the pool. Requests run concurrently, up to a bound per service, each answered
+//! once however often it is delivered (`answers.rs`, `dispatch.rs`); a full queue,
+//! a trap, a timeout or an input that fails the schema becomes a `failed` finish.
+
+mod adopt;
+mod answers;
+mod dispatch;
+
+use crate::bus::{Bus, BusError, ConnectOptions, Will};
+use crate::component::ComponentService;
+use crate::connector::Connector;
+use crate::docker::lambda::LambdaService;
+use crate::presence::{self, HostPresence, HostState, Hosts, ServedHere};
+use crate::protocol;
+use crate::schema::ActionSchemas;
+use crate::service::ServiceInfo;
+use answers::Answers;
+use dispatch::{Dispatch, Lane};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What runs a service.
+pub enum Backend {
+    /// A WASI component.
+    Component(ComponentService),
+    /// A Docker container per request.
+    Container(Box<LambdaService>),
+}
+
+/// A service ready to be served.
+pub struct Service {
+    info: ServiceInfo,
+    backend: Backend,
+    /// Its actions' compiled schemas, by topic.
+    actions: BTreeMap<String, Arc<ActionSchemas>>,
+    /// Deadline of a request that gives none (else the scheduler's default).
+    default_timeout: Option<Duration>,
+}
+
+impl Service {
+    /// A service run by a component.
+    pub fn component(component: ComponentService) -> Self {
+        let info = component.info().clone();
+        Self::new(info, Backend::Component(component), None)
+    }
+
+    /// A service run by a container per request; `timeout` is its requests' default deadline.
+    pub fn container(lambda: LambdaService, timeout: Option<Duration>) -> Self {
+        let info = lambda.info.clone();
+        Self::new(info, Backend::Container(Box::new(lambda)), timeout)
+    }
+
+    fn new(info: ServiceInfo, backend: Backend, default_timeout: Option<Duration>) -> Self {
+        let actions = info
+            .actions
+            .iter()
+            .map(|action| {
+                let compiled = ActionSchemas::compile(action)
+                    .expect("schemas are checked when a service is loaded");
+                (info.topic(action), Arc::new(compiled))
+            })
+            .collect();
+        Self {
+            info,
+            backend,
+            actions,
+            default_timeout,
+        }
+    }
+
+    /// What it is.
+    pub fn info(&self) -> &ServiceInfo {
+        &self.info
+    }
+}
+
+/// The services this host serves, by name.
+#[derive(Default)]
+pub struct Registry {
+    services: BTreeMap<String, Arc<Service>>,
+}
+
+/// A service that cannot be registered.
+#[derive(Debug, thiserror::Error)]
+#[error("two services are named `{0}`")]
+pub struct DuplicateService(pub String);
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a service.
+    pub fn add(&mut self, service: Service) -> Result<(), DuplicateService> {
+        let name = service.info.name.clone();
+        if self.services.contains_key(&name) {
+            return Err(DuplicateService(name));
+        }
+        self.services.insert(name, Arc::new(service));
+        Ok(())
+    }
+
+    /// Every service, by name.
+    pub fn services(&self) -> impl Iterator<Item = &ServiceInfo> {
+        self.services.values().map(|s| &s.info)
+    }
+
+    /// The compiled schemas of every action served, by topic.
+    pub fn schemas(&self) -> impl Iterator<Item = (&String, &Arc<ActionSchemas>)> {
+        self.services.values().flat_map(|s| s.actions.iter())
+    }
+
+    /// Every action topic served.
+    pub fn topics(&self) -> Vec<String> {
+        self.services
+            .values()
+            .flat_map(|s| s.info.topics())
+            .collect()
+    }
+}
+
+/// How requests are scheduled.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Requests of one service running at once.
+    pub concurrency: usize,
+    /// Requests of one service waiting behind those; more are answered `busy`.
+    pub queue: usize,
+    /// Deadline of a request that gives no `timeout`.
+    pub default_timeout: Duration,
+    /// The shared-subscription group hosts of one deployment join.
+    pub share_group: String,
+    /// This host's id, the same across its restarts: its services then keep
+    /// persistent sessions at the broker, so that what it took and did not answer
+    /// survives its death. None: a random id and clean sessions (a one-shot run).
+    pub host_id: Option<String>,
+    /// Finishes kept per service to answer a repeated request (same correlation id) from.
+    pub recent: usize,
+    /// How often the host's connections are checked; the broker declares a host gone
+    /// (its last will) after 1.5 times this without a word.
+    pub keep_alive: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            queue: 1024,
+            default_timeout: Duration::from_secs(300),
+            share_group: "copper-wasm".into(),
+            host_id: None,
+            recent: 4096,
+            keep_alive: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// The shared subscription one action topic is served through. One group per
+    /// topic: rumqttd keys shared groups by name alone, so two topics sharing a
+    /// group name would share one cursor and lose requests.
+    pub fn filter(&self, topic: &str) -> String {
+        format!(
+            "$share/{}.{}/{topic}",
+            self.share_group,
+            topic.replace('/', ".")
+        )
+    }
+}
+
+/// One service being served.
+struct Served {
+    name: String,
+    bus: Bus,
+    filters: Vec<String>,
+    lane: Arc<Lane>,
+}
+
+/// Services being served; [`Serving::stop`] ends it cleanly.
+pub struct Serving {
+    served: Vec<Served>,
+    presence: HostPresence,
+    /// The connection carrying the presence (its last will says `dead`).
+    presence_bus: Bus,
+    hosts: Hosts,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// Starts serving every service of `registry` on the broker; runs until `shutdown`.
+pub async fn serve(
+    registry: Arc<Registry>,
+    connector: &Connector,
+    config: SchedulerConfig,
+    shutdown: CancellationToken,
+) -> Result<Serving, BusError> {
+    let tracker = TaskTracker::new();
+    let persistent = config.host_id.is_some();
+    let host_id = config
+        .host_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
+    let shared = match connector {
+        Connector::Embedded(_) => true,
+        Connector::Tcp(_) if registry.services.is_empty() => true,
+        Connector::Tcp(_) => {
+            let probe = connector
+                .connect(
+                    &format!("copper-wasm-{host_id}-probe"),
+                    None,
+                    CancellationToken::new(),
+                )
+                .await?;
+            let shared = shares_work(&probe, &host_id).await;
+            probe.close().await;
+            shared?
+        }
+    };
+    if !shared {
+        tracing::warn!(broker = %connector.address(), "the broker does not honour shared subscriptions: this host takes every request of its services, so run one host per service on it (docs/several-hosts.md)");
+    }
+    let presence = HostPresence {
+        id: host_id.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        state: HostState::Up,
+        capacity: config.concurrency.max(1),
+        persistent,
+        services: registry
+            .services
+            .values()
+            .map(|service| ServedHere {
+                name: service.info.name.clone(),
+                client_id: format!("copper-wasm-{host_id}-{}", service.info.name),
+                filters: service
+                    .actions
+                    .keys()
+                    .map(|t| if shared { config.filter(t) } else { t.clone() })
+                    .collect(),
+            })
+            .collect(),
+    };
+    let topic = presence::host_topic(&host_id);
+    let will = Will {
+        topic: topic.clone(),
+        payload: presence.with_state(HostState::Dead).to_json(),
+    };
+    let options = ConnectOptions {
+        will: Some(will),
+        keep_alive: config.keep_alive,
+        ..ConnectOptions::new(format!("copper-wasm-{host_id}"))
+    };
+    // The connections outlive `shutdown`: `stop` still answers and says goodbye on them.
+    let presence_bus = connector
+        .connect_with(options, CancellationToken::new())
+        .await?;
+    let hosts = Hosts::watch(&presence_bus).await?;
+    let mut served = Vec::new();
+    for (service, here) in registry.services.values().zip(&presence.services) {
+        let options = ConnectOptions {
+            persistent,
+            keep_alive: config.keep_alive,
+            ..ConnectOptions::new(here.client_id.clone())
+        };
+        let bus = connector
+            .connect_with(options, CancellationToken::new())
+            .await?;
+        let lane = Arc::new(Lane::new(config.concurrency, config.queue));
+        let answers = Arc::new(Answers::new(config.recent));
+        for (topic, filter) in service.actions.keys().zip(&here.filters) {
+            let subscription = bus.subscribe_work(filter).await?;
+            tracing::debug!(%topic, %filter, "subscribed");
+            let dispatch = Dispatch {
+                service: service.clone(),
+                bus: bus.clone(),
+                lane: lane.clone(),
+                answers: answers.clone(),
+                config: config.clone(),
+                tracker: tracker.clone(),
+                host_id: host_id.clone(),
+            };
+            tracker.spawn(dispatch.run(subscription, shutdown.clone()));
+        }
+        let name = service.info.name.clone();
+        let describe = serde_json::to_string(&service.info).expect("service info is JSON");
+        bus.announce(&protocol::describe_topic(&name), describe)
+            .await?;
+        bus.announce(&protocol::status_topic(&name), "up").await?;
+        tracing::info!(service = %name, topics = ?service.info.topics(), "serving");
+        served.push(Served {
+            name,
+            bus,
+            filters: here.filters.clone(),
+            lane,
+        });
+    }
+    presence_bus.announce(&topic, presence.to_json()).await?;
+    tracker.spawn(adopt::adopt_the_dead(
+        hosts.clone(),
+        host_id.clone(),
+        connector.clone(),
+        presence_bus.clone(),
+        shutdown.clone(),
+    ));
+    Ok(Serving {
+        served,
+        presence,
+        presence_bus,
+        hosts,
+        tracker,
+        shutdown,
+    })
+}
+
+/// How long a probe of shared subscriptions waits for its message.
+const PROBE: Duration = Duration::from_secs(2);
+
+/// True when the broker honours shared subscriptions: a message reaches a `$share`
+/// subscriber of its topic (nats-server takes `$share/…` as a plain topic, and
+/// delivers nothing on it).
+async fn shares_work(bus: &Bus, host_id: &str) -> Result<bool, BusError> {
+    let topic = format!("copper-wasm/probe/{host_id}");
+    let mut probe = bus
+        .subscribe(&format!("$share/copper-wasm-probe/{topic}"))
+        .await?;
+    bus.publish(&topic, "probe", false).await?;
+    let received = tokio::time::timeout(PROBE, probe.recv()).await;
+    Ok(matches!(received, Ok(Some(_))))
+}
+
+/// How long a stopping host waits for its backlog to stop arriving.
+const QUIET: Duration = Duration::from_millis(300);
+
+impl Serving {
+    /// This host's presence.
+    pub fn presence(&self) -> &HostPresence {
+        &self.presence
+    }
+
+    /// Stops cleanly, losing nothing: says `stopping`, asks the broker for no more
+    /// requests, answers every one taken (and those the broker had queued for us),
+    /// waits until the broker has every finish, clears its presence and disconnects.
+    /// `<service>/status` says `down` only when no other host serves the service.
+    pub async fn stop(self) {
+        let topic = presence::host_topic(&self.presence.id);
+        let stopping = self.presence.with_state(HostState::Stopping).to_json();
+        let _ = self.presence_bus.announce(&topic, stopping).await;
+        for served in &self.served {
+            for filter in &served.filters {
+                served.bus.stop_receiving(filter);
+            }
+        }
+        while !self.served.iter().all(|s| s.lane.idle(QUIET)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        let others: Vec<HostPresence> = self
+            .hosts
+            .live()
+            .into_iter()
+            .filter(|h| h.id != self.presence.id && h.state == HostState::Up)
+            .collect();
+        for served in &self.served {
+            if !others.iter().any(|h| h.serves(&served.name)) {
+                let status = protocol::status_topic(&served.name);
+                let _ = served.bus.announce(&status, "down").await;
+            }
+            served.bus.close().await;
+        }
+        let _ = self.presence_bus.announce(&topic, "").await;
+        self.presence_bus.close().await;
+    }
+}
