@@ -135,7 +135,7 @@ pub enum Departure {
 /// A change among the hosts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// A host announced itself (or changed its presence).
+    /// A host announced itself: it started, changed its state, or reconnected.
     Present(HostPresence),
     /// A host that was up is gone.
     Gone(HostPresence, Departure),
@@ -181,7 +181,8 @@ impl Hosts {
             tokio::spawn(async move {
                 while let Some(message) = subscription.recv().await {
                     let Some(seen) = read(&message) else { continue };
-                    let change = apply(&mut known.lock().expect("hosts lock"), seen);
+                    let fresh = !message.retain;
+                    let change = apply(&mut known.lock().expect("hosts lock"), seen, fresh);
                     if let Some(change) = change {
                         let _ = changes.send(change);
                     }
@@ -229,8 +230,9 @@ impl Hosts {
     }
 }
 
-/// Updates what is known with what was seen; the change, if it is one.
-fn apply(known: &mut Known, seen: Seen) -> Option<Change> {
+/// Updates what is known with what was seen (`fresh`: published now, not sent
+/// from the broker's retained store); the change, if it is one.
+fn apply(known: &mut Known, seen: Seen, fresh: bool) -> Option<Change> {
     match seen {
         Seen::Present(presence) if presence.state == HostState::Dead => {
             known.dead.insert(presence.id.clone(), presence.clone());
@@ -242,11 +244,11 @@ fn apply(known: &mut Known, seen: Seen) -> Option<Change> {
             known
                 .ever
                 .extend(presence.services.iter().map(|s| s.name.clone()));
-            if known.live.get(&presence.id) == Some(&presence) {
-                return None;
-            }
+            // The same presence published again is news too: the host reconnected
+            // (and announced itself again), so what was sent meanwhile may be lost.
+            let same = known.live.get(&presence.id) == Some(&presence);
             known.live.insert(presence.id.clone(), presence.clone());
-            Some(Change::Present(presence))
+            (!same || fresh).then_some(Change::Present(presence))
         }
         Seen::Cleared(id) => {
             known.dead.remove(&id);
@@ -315,10 +317,18 @@ mod tests {
             ever: BTreeSet::new(),
         };
         for id in ["a", "b"] {
-            let change = apply(&mut known, Seen::Present(presence(id, HostState::Up)));
+            let change = apply(
+                &mut known,
+                Seen::Present(presence(id, HostState::Up)),
+                false,
+            );
             assert!(matches!(change, Some(Change::Present(_))));
         }
-        let died = apply(&mut known, Seen::Present(presence("a", HostState::Dead)));
+        let died = apply(
+            &mut known,
+            Seen::Present(presence("a", HostState::Dead)),
+            true,
+        );
         assert_eq!(
             died,
             Some(Change::Gone(presence("a", HostState::Up), Departure::Died))
@@ -326,11 +336,16 @@ mod tests {
         assert!(known.live.values().any(|h| h.serves("testkit")));
         assert_eq!(known.dead.len(), 1);
         // Adopted: its topic cleared; nothing more leaves.
-        assert_eq!(apply(&mut known, Seen::Cleared("a".into())), None);
+        assert_eq!(apply(&mut known, Seen::Cleared("a".into()), true), None);
         assert!(known.dead.is_empty());
-        let left = apply(&mut known, Seen::Cleared("b".into()));
+        let left = apply(&mut known, Seen::Cleared("b".into()), true);
         assert!(matches!(left, Some(Change::Gone(_, Departure::Left))));
         assert!(known.live.is_empty());
         assert!(known.ever.contains("testkit"));
+        // Announced again: news when published now, not when read from the store.
+        let up = || Seen::Present(presence("c", HostState::Up));
+        assert!(apply(&mut known, up(), false).is_some());
+        assert_eq!(apply(&mut known, up(), false), None);
+        assert!(apply(&mut known, up(), true).is_some());
     }
 }

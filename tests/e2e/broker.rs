@@ -164,3 +164,34 @@ fn a_tls_broker_is_reached_over_mqtts_and_its_certificate_is_checked() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_host_with_the_same_id_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(root.path());
+    let testkit = copper_wasm::builtin::TESTKIT_PATH;
+    let args = [
+        "--broker",
+        &mosquitto.url(),
+        "--component",
+        testkit,
+        "--no-builtins",
+        "--host-id",
+        "twin",
+    ];
+    let mut first = serve_on(root.path(), mosquitto.port, &args, &[], &["testkit"]).await;
+    let mut second = copper(root.path());
+    second.arg("serve").args(args);
+    let output = output_async(second).await;
+    output.assert_exit(3);
+    assert!(
+        output.stderr.contains("host id `twin` is in use"),
+        "{}",
+        output.stderr
+    );
+    first.assert_running();
+    // Stopped, its id is free again.
+    assert!(first.terminate().success());
+    let mut again = serve_on(root.path(), mosquitto.port, &args, &[], &["testkit"]).await;
+    assert!(again.terminate().success());
+}

@@ -252,10 +252,28 @@ const MQTT_LOOPBACK: SocketAddr =
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM (`docker stop`, systemd).
 async fn interrupted() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => None } } => {}
+    interruption().await
+}
+
+/// Ctrl-C or SIGTERM, listened for from this call on (one that comes while the
+/// host starts is not lost, nor does it kill the process unstopped).
+fn interruption() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            Some(()) = next_signal(&mut term) => {}
+            Some(()) = next_signal(&mut int) => {}
+        }
+    }
+}
+
+/// The next delivery of `signal`; never, when it could not be listened for.
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -330,6 +348,7 @@ async fn serve(args: HostArgs) -> Result<(), CliError> {
         config.services = file.services;
     }
     let shutdown = CancellationToken::new();
+    let stop = interruption();
     let host = Host::start(config, shutdown.clone())
         .await
         .map_err(|e| CliError::Start(Box::new(e)))?;
@@ -340,7 +359,7 @@ async fn serve(args: HostArgs) -> Result<(), CliError> {
         topics.join(", "),
         host.address()
     );
-    interrupted().await;
+    stop.await;
     eprintln!("stopping");
     host.stop().await;
     Ok(())

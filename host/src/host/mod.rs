@@ -17,7 +17,9 @@ use crate::docker::{
     self, DockerError, Engine, lambda::LambdaService, long_running, sidecar::Sidecars,
 };
 use crate::sandbox::Sandbox;
-use crate::scheduler::{self, DuplicateService, Registry, SchedulerConfig, Service, Serving};
+use crate::scheduler::{
+    self, DuplicateService, Registry, SchedulerConfig, ServeError, Service, Serving,
+};
 use crate::schema::ActionSchemas;
 use crate::service::ServiceInfo;
 use crate::services_file::{BackendSpec, ComponentSource, DockerSpec, Mode, ServiceSpec};
@@ -146,6 +148,9 @@ pub enum HostError {
     /// The bus failed.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// The services cannot be served (another host has this one's id).
+    #[error(transparent)]
+    Serve(#[from] ServeError),
     /// A component failed to load.
     #[error("cannot load component {name}")]
     Load {

@@ -137,6 +137,13 @@ impl Drop for PendingGuard {
 /// sent again: longer than the adoption's grace.
 pub const ADOPTION_WAIT: Duration = Duration::from_secs(4);
 
+/// How long after a host serving the action announced itself (it started, or
+/// reconnected) a request nobody took is sent again.
+pub const ANNOUNCED_WAIT: Duration = Duration::from_millis(500);
+
+/// How long after our own reconnection a request sent again and not taken is sent once more.
+pub const RECONNECTED_WAIT: Duration = Duration::from_secs(2);
+
 /// How long after a host stopped cleanly its last finishes may still be on their way.
 pub const LEFT_WAIT: Duration = Duration::from_secs(1);
 
@@ -262,6 +269,11 @@ pub async fn request_among(
                 }
             }
             change = changes.recv() => match change {
+                // A host that serves it (re)announced itself: after a reconnection it
+                // may not have been subscribed when the request went out.
+                Ok(Change::Present(host)) if host.serves(&service) && taker.is_none() => {
+                    recheck.get_or_insert((tokio::time::Instant::now() + ANNOUNCED_WAIT, host.id));
+                }
                 Ok(Change::Gone(host, departure)) if host.serves(&service) => {
                     let took = taker.as_deref() == Some(host.id.as_str());
                     // A host without a persistent session took its backlog with it.
@@ -293,7 +305,7 @@ pub async fn request_among(
                     return Err(RequestError::ServiceDown(service));
                 }
                 if taker.is_none() {
-                    tracing::info!(%topic, correlation_id = %id, host = %gone, "the host that took it went away; sending it again");
+                    tracing::info!(%topic, correlation_id = %id, host = %gone, "nobody has taken it; sending it again");
                     bus.publish(topic, payload.clone(), false).await?;
                 }
             }
@@ -303,6 +315,9 @@ pub async fn request_among(
                 }
                 tracing::info!(%topic, correlation_id = %id, "reconnected to the broker; sending the request again");
                 bus.publish(topic, payload.clone(), false).await?;
+                // And again if nobody took it: the hosts may have subscribed again after it.
+                taker = None;
+                recheck = Some((tokio::time::Instant::now() + RECONNECTED_WAIT, String::new()));
             }
             () = timer => {
                 return Err(RequestError::NoAnswer { topic: topic.to_string(), waited: wait.unwrap_or_default() });

@@ -199,31 +199,59 @@ pub struct Serving {
     shutdown: CancellationToken,
 }
 
+/// Why services cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// Another host runs with this host's id: two hosts of one id would take each
+    /// other's sessions over, again and again.
+    #[error(
+        "host id `{0}` is in use by a host that is up on the broker; give each host its own --host-id"
+    )]
+    IdInUse(String),
+}
+
+/// How long a host with an id of its own looks for a presence of that id already up.
+const ID_CHECK: Duration = Duration::from_millis(300);
+
 /// Starts serving every service of `registry` on the broker; runs until `shutdown`.
 pub async fn serve(
     registry: Arc<Registry>,
     connector: &Connector,
     config: SchedulerConfig,
     shutdown: CancellationToken,
-) -> Result<Serving, BusError> {
+) -> Result<Serving, ServeError> {
     let tracker = TaskTracker::new();
     let persistent = config.host_id.is_some();
     let host_id = config
         .host_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
+    // Before anything takes this host's client ids: is the id free, and does the
+    // broker honour shared subscriptions? On a connection of a random id of its own.
     let shared = match connector {
         Connector::Embedded(_) => true,
-        Connector::Tcp(_) if registry.services.is_empty() => true,
         Connector::Tcp(_) => {
+            let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
             let probe = connector
                 .connect(
-                    &format!("copper-wasm-{host_id}-probe"),
+                    &format!("copper-wasm-{host_id}-probe-{suffix}"),
                     None,
                     CancellationToken::new(),
                 )
                 .await?;
-            let shared = shares_work(&probe, &host_id).await;
+            let checked = async {
+                if persistent {
+                    id_free(&probe, &host_id).await?;
+                }
+                match registry.services.is_empty() {
+                    true => Ok(true),
+                    false => Ok::<_, ServeError>(shares_work(&probe, &host_id).await?),
+                }
+            };
+            let shared = checked.await;
             probe.close().await;
             shared?
         }
@@ -321,6 +349,21 @@ pub async fn serve(
         tracker,
         shutdown,
     })
+}
+
+/// Fails when a host of id `host_id` is up or stopping on the broker (its retained
+/// presence, looked for during [`ID_CHECK`]).
+async fn id_free(bus: &Bus, host_id: &str) -> Result<(), ServeError> {
+    let mut presence = bus.subscribe(&presence::host_topic(host_id)).await?;
+    let until = tokio::time::Instant::now() + ID_CHECK;
+    while let Ok(Some(message)) = tokio::time::timeout_at(until, presence.recv()).await {
+        if let Some(presence::Seen::Present(host)) = presence::read(&message)
+            && host.state != HostState::Dead
+        {
+            return Err(ServeError::IdInUse(host_id.to_string()));
+        }
+    }
+    Ok(())
 }
 
 /// How long a probe of shared subscriptions waits for its message.
