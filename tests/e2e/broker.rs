@@ -195,3 +195,87 @@ async fn a_second_host_with_the_same_id_is_refused() {
     let mut again = serve_on(root.path(), mosquitto.port, &args, &[], &["testkit"]).await;
     assert!(again.terminate().success());
 }
+
+/// Another host joins a host's embedded broker (rumqttd) over TCP: they split the
+/// requests, and the joining host acknowledges them in the order they came, as
+/// rumqttd insists (it drops a client that does not, which then gets them again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_joining_an_embedded_broker_splits_the_work_once() {
+    let root = tempfile::tempdir().unwrap();
+    let testkit = copper_wasm::builtin::TESTKIT_PATH;
+    let first = [
+        "--component",
+        testkit,
+        "--no-builtins",
+        "--host-id",
+        "first",
+    ];
+    let (mut embedded, port) = serve(root.path(), &first, &[], &["testkit"]).await;
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let log = root.path().join("second.log");
+    let mut command = copper(root.path());
+    command.args([
+        "serve",
+        "--broker",
+        &url,
+        "--component",
+        testkit,
+        "--no-builtins",
+    ]);
+    command.args(["--host-id", "second", "--cache", "second"]);
+    command.env("RUST_LOG", "info,rumqttd=off");
+    let mut second = Process::spawn_logged(&mut command, "copper-wasm serve", &log);
+    let bus = client(port).await;
+    let hosts = copper_wasm::presence::Hosts::watch(&bus).await.unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while hosts.live().len() < 2 {
+        second.assert_running();
+        assert!(
+            std::time::Instant::now() < until,
+            "the second host is not up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut finishes = bus.subscribe("testkit/sleep/finish").await.unwrap();
+    let mut starts = bus.subscribe("testkit/sleep/start").await.unwrap();
+    for k in 0..200 {
+        let request = serde_json::json!({"ms": 20, "correlation_id": format!("j{k}")});
+        bus.publish("testkit/sleep", request.to_string(), false)
+            .await
+            .unwrap();
+    }
+    let mut answered = std::collections::BTreeMap::new();
+    while answered.len() < 200 {
+        let message = tokio::time::timeout(Duration::from_secs(30), finishes.recv())
+            .await
+            .expect("all answered within 30 s")
+            .unwrap();
+        let finish = copper_wasm::protocol::parse_finish(&message.payload);
+        *answered.entry(finish.correlation_id.unwrap()).or_insert(0) += 1;
+    }
+    // Late repeats, if any, would come now.
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_millis(500), finishes.recv()).await
+    {
+        let finish = copper_wasm::protocol::parse_finish(&message.payload);
+        *answered.entry(finish.correlation_id.unwrap()).or_insert(0) += 1;
+    }
+    assert!(
+        answered.values().all(|n| *n == 1),
+        "answered twice: {answered:?}"
+    );
+    let mut takers = std::collections::BTreeSet::new();
+    while let Some(message) = starts.try_recv() {
+        let start: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+        takers.insert(
+            start[copper_wasm::presence::TAKER_FIELD]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(takers, ["first".to_string(), "second".to_string()].into());
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(!said.contains("lost the broker"), "{said}");
+    embedded.assert_running();
+}

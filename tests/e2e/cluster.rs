@@ -30,19 +30,7 @@ async fn a_run_on_a_nats_cluster_survives_a_broker_node_killed() {
         "{printed}"
     );
 
-    let steps: String = (0..30)
-        .map(|_| "- action: testkit/sleep\n  ms: 100\n")
-        .collect();
-    std::fs::write(dir.path().join("workflow.yaml"), steps).unwrap();
-    let mut command = copper(dir.path());
-    command.args([
-        "run",
-        "workflow.yaml",
-        "--broker",
-        &cluster.url(1),
-        "--no-local-services",
-    ]);
-    command.arg("--cache").arg(dir.path().join("runner"));
+    let mut command = sleep_run(dir.path(), &cluster.url(1), 30, 100);
     command.env("RUST_LOG", "info,rumqttd=off");
     let runner_log = dir.path().join("runner.log");
     let mut run = Process::spawn_logged(&mut command, "copper-wasm run", &runner_log);

@@ -276,19 +276,7 @@ async fn a_host_killed_mid_burst_loses_nothing_and_rejoins() {
 async fn a_workflow_succeeds_while_a_host_dies() {
     let dir = tempfile::tempdir().unwrap();
     let mut pool = Pool::start(dir.path(), 3).await;
-    let steps: String = (0..100)
-        .map(|_| "- action: testkit/sleep\n  ms: 30\n")
-        .collect();
-    std::fs::write(dir.path().join("workflow.yaml"), steps).unwrap();
-    let mut command = copper(dir.path());
-    command.args([
-        "run",
-        "workflow.yaml",
-        "--broker",
-        &pool.url(),
-        "--no-local-services",
-    ]);
-    command.arg("--cache").arg(dir.path().join("runner"));
+    let command = sleep_run(dir.path(), &pool.url(), 100, 30);
     let run = tokio::spawn(output_async(command));
     tokio::time::sleep(Duration::from_secs(1)).await;
     pool.host(1).kill();
@@ -327,6 +315,14 @@ async fn a_host_stopped_under_load_loses_nothing_ten_times() {
             "round {round}: requests lost; logs in {}",
             dir.path().display()
         );
+        // One host's stop is its own: the service is still up.
+        let mut status = caller.bus.subscribe("testkit/status").await.unwrap();
+        let retained = tokio::time::timeout(Duration::from_secs(5), status.recv())
+            .await
+            .expect("a retained status")
+            .unwrap();
+        assert_eq!(&retained.payload[..], b"up", "round {round}");
+        drop(status);
         pool.spawn(index);
         pool.wait_up(&[host_id(index)]).await;
     }
@@ -390,19 +386,7 @@ async fn a_host_cut_off_is_answered_for_elsewhere_and_not_again_when_back() {
 async fn a_run_completes_when_the_broker_restarts_midway() {
     let dir = tempfile::tempdir().unwrap();
     let mut pool = Pool::start(dir.path(), 2).await;
-    let steps: String = (0..40)
-        .map(|_| "- action: testkit/sleep\n  ms: 100\n")
-        .collect();
-    std::fs::write(dir.path().join("workflow.yaml"), steps).unwrap();
-    let mut command = copper(dir.path());
-    command.args([
-        "run",
-        "workflow.yaml",
-        "--broker",
-        &pool.url(),
-        "--no-local-services",
-    ]);
-    command.arg("--cache").arg(dir.path().join("runner"));
+    let command = sleep_run(dir.path(), &pool.url(), 40, 100);
     let run = tokio::spawn(output_async(command));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     drop(pool.broker.take());

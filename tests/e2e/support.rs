@@ -76,6 +76,25 @@ pub fn copper(dir: &Path) -> Command {
     command
 }
 
+/// `copper-wasm run` of a workflow of `steps` sequential `testkit/sleep` of `ms`,
+/// written to `dir`, against the broker at `url`, hosting nothing itself.
+pub fn sleep_run(dir: &Path, url: &str, steps: usize, ms: u64) -> Command {
+    let workflow: String = (0..steps)
+        .map(|_| format!("- action: testkit/sleep\n  ms: {ms}\n"))
+        .collect();
+    std::fs::write(dir.join("workflow.yaml"), workflow).unwrap();
+    let mut command = copper(dir);
+    command.args([
+        "run",
+        "workflow.yaml",
+        "--broker",
+        url,
+        "--no-local-services",
+    ]);
+    command.arg("--cache").arg(dir.join("runner"));
+    command
+}
+
 /// The `copper-wasm` binary as test host `index` of `network`, in `dir`.
 pub fn copper_in(network: &Network, index: usize, dir: &Path) -> Command {
     let mut command = network.command_in(index, Path::new(env!("CARGO_BIN_EXE_copper-wasm")));

@@ -1,5 +1,6 @@
 //! The client: one connection to the broker, shared by clones, routing what arrives to subscriptions.
 
+use super::acks::Acks;
 use super::options::mqtt_options;
 use super::{BrokerAddress, BusError, ConnectOptions, Will};
 use bytes::Bytes;
@@ -65,6 +66,8 @@ struct Shared {
     connections: tokio::sync::watch::Sender<u64>,
     /// True while connected.
     connected: tokio::sync::watch::Sender<bool>,
+    /// What waits to be acknowledged (see `acks.rs`).
+    acks: Acks,
     /// See [`PARKED_CAPACITY`].
     parked: std::sync::Mutex<std::collections::VecDeque<(String, Bytes, u16)>>,
     /// QoS 1 messages we published, and those the broker acknowledged (or that a
@@ -238,7 +241,7 @@ impl Bus {
         let mut network = rumqttc::NetworkOptions::new();
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
-        let bus = Bus::new(Client::Mqtt(client), address);
+        let bus = Bus::new(Client::Mqtt(client), address, connect.ordered_acks);
         let (ready_tx, ready_rx) = oneshot::channel();
         let handle = tokio::spawn(bus.clone().poll(eventloop, ready_tx, connect, shutdown));
         *bus.shared.poller.lock().await = Some(handle);
@@ -252,7 +255,7 @@ impl Bus {
         }
     }
 
-    fn new(client: Client, address: &BrokerAddress) -> Bus {
+    fn new(client: Client, address: &BrokerAddress, ordered_acks: bool) -> Bus {
         let shared = Arc::new(Shared {
             client,
             routes: std::sync::Mutex::new(Vec::new()),
@@ -266,6 +269,7 @@ impl Bus {
             connections: tokio::sync::watch::Sender::new(0),
             connected: tokio::sync::watch::Sender::new(false),
             parked: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            acks: Acks::new(ordered_acks),
             published: AtomicU64::new(0),
             settled: AtomicU64::new(0),
         });
@@ -278,7 +282,7 @@ impl Bus {
         (tx, rx): (rumqttd::local::LinkTx, rumqttd::local::LinkRx),
         shutdown: CancellationToken,
     ) -> Bus {
-        let bus = Bus::new(Client::Link(std::sync::Mutex::new(tx)), address);
+        let bus = Bus::new(Client::Link(std::sync::Mutex::new(tx)), address, false);
         bus.shared.connections.send_replace(1);
         bus.shared.connected.send_replace(true);
         let handle = tokio::spawn(bus.clone().poll_link(rx, shutdown));
@@ -348,6 +352,7 @@ impl Bus {
                     continue;
                 }
             };
+            self.flush_acks();
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(connack))) => {
                     backoff = Duration::from_millis(100);
@@ -357,6 +362,7 @@ impl Bus {
                         // what we had published and not seen acknowledged is dropped.
                         self.shared.session.fetch_add(1, Ordering::SeqCst);
                         self.shared.parked.lock().expect("parked lock").clear();
+                        self.shared.acks.clear();
                         let published = self.shared.published.load(Ordering::SeqCst);
                         self.shared.settled.store(published, Ordering::SeqCst);
                     }
@@ -424,6 +430,9 @@ impl Bus {
     fn deliver(&self, topic: String, payload: Bytes, retain: bool, pkid: Option<u16>) {
         let session = self.shared.session.load(Ordering::SeqCst);
         let delivery = pkid.map(|pkid| Delivery { pkid, session });
+        if let Some(pkid) = pkid {
+            self.shared.acks.arrived(pkid);
+        }
         let routes = self.shared.routes.lock().expect("routes lock");
         let mut matched = false;
         let mut work = false;
@@ -464,18 +473,22 @@ impl Bus {
             .any(|filter| filter_matches(topic, filter))
     }
 
-    /// Acknowledges `delivery` without waiting (the poller itself may be the caller).
+    /// Acknowledges `delivery` without waiting (the poller itself may be the caller),
+    /// in the order the broker wants (see `acks.rs`).
     fn ack_now(&self, delivery: Delivery) {
+        self.shared.acks.done(delivery.pkid);
+        self.flush_acks();
+    }
+
+    /// Sends the acknowledgements that may go; those the connection's queue refuses
+    /// go at the next event of the connection.
+    fn flush_acks(&self) {
         let Some(client) = self.shared.client.mqtt() else {
             return;
         };
-        let publish = ack_of(delivery);
-        if client.try_ack(&publish).is_err() {
-            let client = client.clone();
-            tokio::spawn(async move {
-                let _ = client.ack(&publish).await;
-            });
-        }
+        self.shared
+            .acks
+            .flush(|pkid| client.try_ack(&ack_of(pkid)).is_ok());
     }
 
     /// Acknowledges a work delivery, once its work is done; nothing when it belongs to a
@@ -762,10 +775,10 @@ impl Bus {
     }
 }
 
-/// The packet `rumqttc` needs to acknowledge `delivery` (only its id and QoS are read).
-fn ack_of(delivery: Delivery) -> rumqttc::Publish {
+/// The packet `rumqttc` needs to acknowledge message `pkid` (only its id and QoS are read).
+fn ack_of(pkid: u16) -> rumqttc::Publish {
     let mut publish = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
-    publish.pkid = delivery.pkid;
+    publish.pkid = pkid;
     publish
 }
 

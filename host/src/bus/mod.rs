@@ -8,9 +8,10 @@
 //! hidden wherever one is shown; `options.rs`: how a connection is made (client id,
 //! will, persistent session); `tls.rs`: whose certificates a TLS connection trusts;
 //! `error.rs`: [`BusError`]; `client.rs`: the [`Bus`] itself, and the acknowledgement
-//! of work it delivers. Which broker a host's clients reach, and how,
+//! of work it delivers (`acks.rs`: in order, or as each is done). Which broker a host's clients reach, and how,
 //! is [`crate::connector`]'s.
 
+mod acks;
 mod address;
 mod client;
 mod error;

@@ -19,6 +19,11 @@ pub struct ConnectOptions {
     /// Connect again after losing the broker (off: the bus closes, as when another
     /// client takes our id over and must keep it).
     pub reconnect: bool,
+    /// Acknowledge QoS 1 messages in the order they came (MQTT 3.1.1 asks it; the
+    /// embedded broker, rumqttd, insists), a message done early waiting for those
+    /// before it; off: each as soon as it is done (mosquitto, nats-server and the
+    /// other brokers accept it, and a long request then holds nothing back).
+    pub ordered_acks: bool,
 }
 
 impl ConnectOptions {
@@ -30,6 +35,7 @@ impl ConnectOptions {
             persistent: false,
             keep_alive: Duration::from_secs(30),
             reconnect: true,
+            ordered_acks: false,
         }
     }
 }

@@ -7,12 +7,15 @@
 //! stays at the broker. Every host announces its presence (`presence`); when one
 //! dies, a live one adopts its sessions (`adopt.rs`) and hands their requests back
 //! to the pool. Requests run concurrently, up to a bound per service, each answered
-//! once however often it is delivered (`answers.rs`, `dispatch.rs`); a full queue,
+//! once however often it is delivered (`answers.rs`, `dispatch.rs`). What the
+//! broker is (shared subscriptions or not, acknowledgements in order or not) is
+//! probed first (`probe.rs`). A full queue,
 //! a trap, a timeout or an input that fails the schema becomes a `failed` finish.
 
 mod adopt;
 mod answers;
 mod dispatch;
+mod probe;
 
 use crate::bus::{Bus, BusError, ConnectOptions, Will};
 use crate::component::ComponentService;
@@ -213,9 +216,6 @@ pub enum ServeError {
     IdInUse(String),
 }
 
-/// How long a host with an id of its own looks for a presence of that id already up.
-const ID_CHECK: Duration = Duration::from_millis(300);
-
 /// Starts serving every service of `registry` on the broker; runs until `shutdown`.
 pub async fn serve(
     registry: Arc<Registry>,
@@ -229,33 +229,29 @@ pub async fn serve(
         .host_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
-    // Before anything takes this host's client ids: is the id free, and does the
-    // broker honour shared subscriptions? On a connection of a random id of its own.
-    let shared = match connector {
-        Connector::Embedded(_) => true,
+    // Before anything takes this host's client ids: is the id free, which broker is
+    // it? On a connection of a random id of its own.
+    let facts = match connector {
+        Connector::Embedded(_) => probe::Facts {
+            shared: true,
+            ordered_acks: false,
+        },
         Connector::Tcp(_) => {
             let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-            let probe = connector
+            let bus = connector
                 .connect(
                     &format!("copper-wasm-{host_id}-probe-{suffix}"),
                     None,
                     CancellationToken::new(),
                 )
                 .await?;
-            let checked = async {
-                if persistent {
-                    id_free(&probe, &host_id).await?;
-                }
-                match registry.services.is_empty() {
-                    true => Ok(true),
-                    false => Ok::<_, ServeError>(shares_work(&probe, &host_id).await?),
-                }
-            };
-            let shared = checked.await;
-            probe.close().await;
-            shared?
+            let serves = !registry.services.is_empty();
+            let facts = probe::look_around(&bus, &host_id, persistent, serves).await;
+            bus.close().await;
+            facts?
         }
     };
+    let shared = facts.shared;
     if !shared {
         tracing::warn!(broker = %connector.address(), "the broker does not honour shared subscriptions: this host takes every request of its services, so run one host per service on it (docs/several-hosts.md)");
     }
@@ -299,6 +295,7 @@ pub async fn serve(
         let options = ConnectOptions {
             persistent,
             keep_alive: config.keep_alive,
+            ordered_acks: facts.ordered_acks,
             ..ConnectOptions::new(here.client_id.clone())
         };
         let bus = connector
@@ -333,6 +330,9 @@ pub async fn serve(
             lane,
         });
     }
+    if matches!(connector, Connector::Embedded(_)) {
+        probe::describe_embedded(&presence_bus).await?;
+    }
     presence_bus.announce(&topic, presence.to_json()).await?;
     tracker.spawn(adopt::adopt_the_dead(
         hosts.clone(),
@@ -349,37 +349,6 @@ pub async fn serve(
         tracker,
         shutdown,
     })
-}
-
-/// Fails when a host of id `host_id` is up or stopping on the broker (its retained
-/// presence, looked for during [`ID_CHECK`]).
-async fn id_free(bus: &Bus, host_id: &str) -> Result<(), ServeError> {
-    let mut presence = bus.subscribe(&presence::host_topic(host_id)).await?;
-    let until = tokio::time::Instant::now() + ID_CHECK;
-    while let Ok(Some(message)) = tokio::time::timeout_at(until, presence.recv()).await {
-        if let Some(presence::Seen::Present(host)) = presence::read(&message)
-            && host.state != HostState::Dead
-        {
-            return Err(ServeError::IdInUse(host_id.to_string()));
-        }
-    }
-    Ok(())
-}
-
-/// How long a probe of shared subscriptions waits for its message.
-const PROBE: Duration = Duration::from_secs(2);
-
-/// True when the broker honours shared subscriptions: a message reaches a `$share`
-/// subscriber of its topic (nats-server takes `$share/…` as a plain topic, and
-/// delivers nothing on it).
-async fn shares_work(bus: &Bus, host_id: &str) -> Result<bool, BusError> {
-    let topic = format!("copper-wasm/probe/{host_id}");
-    let mut probe = bus
-        .subscribe(&format!("$share/copper-wasm-probe/{topic}"))
-        .await?;
-    bus.publish(&topic, "probe", false).await?;
-    let received = tokio::time::timeout(PROBE, probe.recv()).await;
-    Ok(matches!(received, Ok(Some(_))))
 }
 
 /// How long a stopping host waits for its backlog to stop arriving.
