@@ -286,7 +286,9 @@ impl Runtime {
 }
 
 fn ticks(timeout: Duration) -> u64 {
-    (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+    let ticks = (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) + 1;
+    // wasmtime adds this to the current epoch: keep far from overflowing it.
+    u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 4)
 }
 
 fn convert_info(raw: wit::ServiceInfo) -> Result<ServiceInfo, LoadError> {

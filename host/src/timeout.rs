@@ -30,8 +30,21 @@ pub fn parse(value: &Value) -> Result<Duration, String> {
     if duration.is_zero() {
         return Err("must be more than zero".into());
     }
+    // Deadlines are instants from now: a longer one would overflow them.
+    if duration > MAX {
+        return Err(format!(
+            "must be at most {MAX_DAYS} days, got {}",
+            humantime::format_duration(duration)
+        ));
+    }
     Ok(duration)
 }
+
+/// The longest timeout, in days.
+pub const MAX_DAYS: u64 = 366;
+
+/// The longest timeout: a year and a day.
+pub const MAX: Duration = Duration::from_secs(MAX_DAYS * 24 * 3600);
 
 #[cfg(test)]
 mod tests {
@@ -45,6 +58,25 @@ mod tests {
         assert_eq!(parse(&json!("90s")), Ok(Duration::from_secs(90)));
         assert_eq!(parse(&json!(" 5m ")), Ok(Duration::from_secs(300)));
         assert_eq!(parse(&json!("1h 30m")), Ok(Duration::from_secs(5400)));
+    }
+
+    #[test]
+    fn timeouts_that_would_overflow_a_deadline_are_refused() {
+        for huge in [
+            "18446744073709551615s",
+            "9223372036854775807s",
+            "99999999999h",
+            "367days",
+        ] {
+            let why = parse(&json!(huge)).unwrap_err();
+            assert!(
+                why.starts_with("must be at most 366 days, got "),
+                "{huge}: {why}"
+            );
+        }
+        assert_eq!(parse(&json!("366days")), Ok(MAX));
+        let why = parse(&json!(1e8)).unwrap_err();
+        assert!(why.starts_with("must be at most"), "{why}");
     }
 
     #[test]

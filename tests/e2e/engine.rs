@@ -185,6 +185,9 @@ steps:
     action: testkit/echo
     token: ${API_TOKEN}
     header: Bearer ${{ secrets.API_TOKEN }}
+  - id: announce
+    action: testkit/progress
+    resource: res-${API_TOKEN}
 ",
     )
     .unwrap();
@@ -218,6 +221,7 @@ steps:
         assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
         let mut seen = 0;
         let mut run_events = 0;
+        let mut resources = 0;
         // The broker may still be forwarding the last messages when the command exits:
         // read until it has been quiet for a second.
         while let Ok(Some(message)) =
@@ -228,13 +232,16 @@ steps:
                 run_events += 1;
             }
             assert!(
-                !String::from_utf8_lossy(&message.payload).contains(secret),
+                !String::from_utf8_lossy(&message.payload).contains(secret)
+                    && !message.topic.contains(secret),
                 "on {}: {:?}",
                 message.topic,
                 message.payload
             );
+            resources += usize::from(message.topic == "testkit/resources/res-***");
         }
         assert!(seen > 5, "the spy saw the run ({seen} messages)");
+        assert_eq!(resources, 1, "the resource was announced, masked");
         assert!(
             run_events >= 4,
             "the run's events are on the bus ({run_events})"

@@ -38,6 +38,12 @@ async fn bad_requests_fail_clearly_and_the_host_keeps_serving() {
             "timed out: stopped after its timeout of 1s",
         ),
         ("testkit/hog", json!({}), "out of memory"),
+        // A deadline too far to be an instant: answered, not a worker's panic.
+        (
+            "testkit/spin",
+            json!({"timeout": "18446744073709551615s"}),
+            "field `timeout` must be at most 366 days",
+        ),
         ("testkit/fail", json!({}), "failed: asked to fail"),
         (
             "fetcher/fetch",

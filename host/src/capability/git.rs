@@ -28,6 +28,28 @@ pub enum Origin {
     Local(PathBuf),
 }
 
+impl Origin {
+    /// As logs show it: a URL's login (user and password, either may be a token)
+    /// hidden.
+    pub fn shown(&self) -> String {
+        match self {
+            Origin::Remote(url) => match url::Url::parse(url) {
+                Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+                    let _ = parsed.set_username("***");
+                    let _ = parsed.set_password(None);
+                    parsed.to_string()
+                }
+                Ok(_) => url.clone(),
+                // scp-like `user@host:path`: the user is no secret, but nothing else is shown.
+                Err(_) => url
+                    .split_once('@')
+                    .map_or(url.clone(), |(_, host)| format!("***@{host}")),
+            },
+            Origin::Local(path) => path.display().to_string(),
+        }
+    }
+}
+
 impl GitConfig {
     /// Resolves what a component asked to clone.
     pub fn origin(&self, url: &str) -> Origin {
@@ -65,23 +87,41 @@ pub fn clone(origin: &Origin, reference: Option<&str>, dest: &Path) -> Result<St
         Some(r) => vec![format!("refs/heads/{r}"), format!("refs/tags/{r}")],
         None => vec!["HEAD".to_string()],
     };
+    let mut fetched = None;
     let mut last_error = None;
     for refspec in &candidates {
         let mut options = FetchOptions::new();
         options.depth(depth);
         options.download_tags(git2::AutotagOption::None);
-        match remote.fetch(&[refspec.as_str()], Some(&mut options), None) {
-            Ok(()) => {
-                last_error = None;
+        // libgit2 fetches a ref the remote lacks "successfully", leaving FETCH_HEAD
+        // empty: only a FETCH_HEAD that names a commit counts.
+        let got = remote
+            .fetch(&[refspec.as_str()], Some(&mut options), None)
+            .and_then(|()| repo.find_reference("FETCH_HEAD"))
+            .and_then(|head| head.peel_to_commit());
+        match got {
+            Ok(commit) => {
+                fetched = Some(commit);
                 break;
             }
             Err(error) => last_error = Some(error),
         }
     }
-    if let Some(error) = last_error {
-        return Err(error);
-    }
-    let fetched = repo.find_reference("FETCH_HEAD")?.peel_to_commit()?;
+    let fetched = match (fetched, reference) {
+        (Some(commit), _) => commit,
+        (None, Some(r))
+            if last_error
+                .as_ref()
+                .is_none_or(|e| e.class() == git2::ErrorClass::Reference) =>
+        {
+            return Err(git2::Error::from_str(&format!(
+                "no branch or tag `{r}` in the repository"
+            )));
+        }
+        (None, _) => {
+            return Err(last_error.unwrap_or_else(|| git2::Error::from_str("nothing was fetched")));
+        }
+    };
     repo.checkout_tree(
         fetched.as_object(),
         Some(git2::build::CheckoutBuilder::new().force()),
@@ -109,13 +149,13 @@ impl Host for RequestState {
         }
         let origin = self.git.origin(&url);
         let service = self.service.clone();
+        let shown = origin.shown();
         tracing::info!(
             service,
-            ?origin,
+            origin = %shown,
             reference = reference.as_deref().unwrap_or("HEAD"),
             "cloning"
         );
-        let shown = url.clone();
         let result =
             tokio::task::spawn_blocking(move || clone(&origin, reference.as_deref(), &target))
                 .await
@@ -130,6 +170,57 @@ impl Host for RequestState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A repository with one commit, a lightweight tag `v1` and an annotated `v2`.
+    fn tagged_repository(dir: &Path) -> String {
+        let repo = Repository::init(dir).unwrap();
+        std::fs::write(dir.join("a.md"), "# a\n").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("a.md")).unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let who = git2::Signature::now("t", "t@example.com").unwrap();
+        let commit = repo
+            .commit(Some("HEAD"), &who, &who, "one", &tree, &[])
+            .unwrap();
+        let object = repo.find_object(commit, None).unwrap();
+        repo.tag_lightweight("v1", &object, false).unwrap();
+        repo.tag("v2", &object, &who, "two", false).unwrap();
+        commit.to_string()
+    }
+
+    #[test]
+    fn a_tag_is_cloned_and_a_missing_ref_is_named() {
+        let source = tempfile::tempdir().unwrap();
+        let commit = tagged_repository(source.path());
+        let origin = Origin::Local(source.path().to_path_buf());
+        for tag in ["v1", "v2"] {
+            let dest = tempfile::tempdir().unwrap();
+            assert_eq!(
+                clone(&origin, Some(tag), dest.path()).unwrap(),
+                commit,
+                "{tag}"
+            );
+            assert!(dest.path().join("a.md").exists());
+        }
+        let dest = tempfile::tempdir().unwrap();
+        let error = clone(&origin, Some("nope"), dest.path()).unwrap_err();
+        assert_eq!(error.message(), "no branch or tag `nope` in the repository");
+    }
+
+    #[test]
+    fn a_clone_url_is_logged_without_its_login() {
+        let shown = |url: &str| GitConfig::default().origin(url).shown();
+        assert_eq!(
+            shown("http://u:S3cr3t@127.0.0.1:9418/r.git"),
+            "http://***@127.0.0.1:9418/r.git"
+        );
+        assert_eq!(
+            shown("https://T0KEN@github.com/o/r"),
+            "https://***@github.com/o/r"
+        );
+        assert_eq!(shown("https://github.com/o/r"), "https://github.com/o/r");
+        assert_eq!(shown("git@github.com:o/r.git"), "***@github.com:o/r.git");
+    }
 
     #[test]
     fn origins() {

@@ -3,7 +3,6 @@
 
 use super::events::{RunEvent, Stamped};
 use crate::bus::Bus;
-use crate::secret::mask_value;
 
 /// Where a run's events go: the caller's callback, then the bus.
 pub(super) struct Emitter<'a, F> {
@@ -28,16 +27,8 @@ impl<'a, F: FnMut(&Stamped)> Emitter<'a, F> {
 
     /// Stamps `event`, masks it (whatever it carries), shows it and publishes it.
     pub(super) async fn emit(&mut self, event: RunEvent) {
-        let stamped = Stamped::now(event);
-        let (stamped, text) = if self.secrets.is_empty() {
-            let text = serde_json::to_string(&stamped).expect("events serialize");
-            (stamped, text)
-        } else {
-            let mut value = serde_json::to_value(&stamped).expect("events serialize");
-            mask_value(&mut value, &self.secrets);
-            let text = value.to_string();
-            (serde_json::from_value(value).expect("a masked event"), text)
-        };
+        let stamped = Stamped::now(event.masked(&self.secrets));
+        let text = serde_json::to_string(&stamped).expect("events serialize");
         (self.on_event)(&stamped);
         if let Err(error) = self.bus.publish(&self.topic, text, false).await {
             tracing::warn!(%error, "cannot publish a run event");

@@ -2,6 +2,7 @@
 //! published on `copper/runs/<id>/events`.
 
 use crate::protocol::Object;
+use crate::secret::{mask, mask_value};
 use serde::{Deserialize, Serialize};
 
 /// One thing that happened in a run.
@@ -83,6 +84,54 @@ pub enum RunEvent {
     },
 }
 
+impl RunEvent {
+    /// The same event with the values of `secrets` masked in all it says: its kind,
+    /// status and numbers stay, so that it still reads back (a secret may well be
+    /// `success`).
+    pub fn masked(mut self, secrets: &[String]) -> Self {
+        if secrets.is_empty() {
+            return self;
+        }
+        let hide = |text: &mut String| *text = mask(text, secrets);
+        match &mut self {
+            RunEvent::RunStarted { run, workflow, .. } => {
+                hide(run);
+                hide(workflow);
+            }
+            RunEvent::StepStarted { step, action, .. } => {
+                hide(step);
+                hide(action);
+            }
+            RunEvent::StepProgress { step, message } => {
+                hide(step);
+                hide(message);
+            }
+            RunEvent::StepRetried { step, error, .. } => {
+                hide(step);
+                hide(error);
+            }
+            RunEvent::StepFinished {
+                step,
+                outputs,
+                error,
+                ..
+            } => {
+                hide(step);
+                outputs.values_mut().for_each(|v| mask_value(v, secrets));
+                if let Some(error) = error {
+                    hide(error);
+                }
+            }
+            RunEvent::StepSkipped { step, reason } => {
+                hide(step);
+                hide(reason);
+            }
+            RunEvent::RunFinished { .. } => {}
+        }
+        self
+    }
+}
+
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,5 +181,39 @@ impl Stamped {
             at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             event,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_that_is_also_a_word_of_the_events_leaves_them_readable() {
+        let secrets = vec!["success".to_string(), "e".to_string()];
+        let mut outputs = Object::new();
+        outputs.insert("rate".into(), "success rate".into());
+        let event = RunEvent::StepFinished {
+            step: "deploy".into(),
+            status: StepStatus::Success,
+            duration_ms: 5,
+            outputs,
+            error: None,
+            attempts: 1,
+        }
+        .masked(&secrets);
+        let text = serde_json::to_string(&Stamped::now(event)).unwrap();
+        let back: Stamped = serde_json::from_str(&text).unwrap();
+        let RunEvent::StepFinished {
+            step,
+            status,
+            outputs,
+            ..
+        } = back.event
+        else {
+            panic!("{text}")
+        };
+        assert_eq!((step.as_str(), status), ("d***ploy", StepStatus::Success));
+        assert_eq!(outputs["rate"], "*** rat***");
     }
 }

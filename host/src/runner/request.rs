@@ -198,7 +198,8 @@ pub async fn request_among(
         Some(other) => other == id,
         None => pending.alone(topic),
     };
-    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    // A wait too long to be an instant is no deadline at all.
+    let deadline = wait.and_then(|w| tokio::time::Instant::now().checked_add(w));
     let mut reported_error: Option<String> = None;
     // Who took it, and when to look again after a host went away.
     let mut taker: Option<String> = None;

@@ -83,7 +83,7 @@ impl<'a, F: FnMut(&Stamped)> RunState<'a, F> {
             waiting: Waiting::new(&graph, steps),
             graph,
             env,
-            deadline: workflow.timeout.map(|t| Instant::now() + t),
+            deadline: workflow.timeout.and_then(|t| Instant::now().checked_add(t)),
             requests: Pending::default(),
             started: vec![false; steps],
             running: FuturesUnordered::new(),

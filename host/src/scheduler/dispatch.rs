@@ -215,8 +215,11 @@ impl Dispatch {
                             bus.publish(&progress, body.to_string(), false).await
                         }
                         ServiceEvent::Resource { name, payload } => {
-                            bus.publish(&protocol::resource_topic(&service, &name), payload, false)
-                                .await
+                            // Masked as all else: its name is in the topic.
+                            let name = secret::mask(&name, &secrets);
+                            let payload = secret::mask(&payload, &secrets);
+                            let topic = protocol::resource_topic(&service, &name);
+                            bus.publish(&topic, payload, false).await
                         }
                         ServiceEvent::Log(line) => {
                             let line = secret::mask(&line, &secrets);

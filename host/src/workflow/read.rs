@@ -46,7 +46,7 @@ pub(super) fn workflow(text: &str, source: &Path) -> Result<Workflow, WorkflowEr
         steps.push(step);
         conditions.push(condition);
     }
-    let mut workflow = around(document.named.unwrap_or_default(), steps, source)?;
+    let mut workflow = around(document.named.unwrap_or_default(), steps, source, text)?;
     workflow.link(conditions, document.list_field)?;
     Ok(workflow)
 }
@@ -122,8 +122,13 @@ fn document(text: &str, source: &Path) -> Result<Document, WorkflowError> {
 
 /// The workflow around `steps`: the mapping's `name` (else the file's stem), `env`,
 /// `secrets` and `timeout`; a bare list's are all defaults.
-fn around(named: Named, steps: Vec<Step>, source: &Path) -> Result<Workflow, WorkflowError> {
-    let at_field = |field, why| error(source, None, None, Some(field), why);
+fn around(
+    named: Named,
+    steps: Vec<Step>,
+    source: &Path,
+    text: &str,
+) -> Result<Workflow, WorkflowError> {
+    let at_field = |field, why| error(source, top_level_line(text, field), None, Some(field), why);
     let env = env_map(&Value::Object(named.env.into_iter().collect()))
         .map_err(|why| at_field("env", why))?;
     let timeout = named
@@ -147,6 +152,15 @@ fn around(named: Named, steps: Vec<Step>, source: &Path) -> Result<Workflow, Wor
     })
 }
 
+/// The line of the workflow's top-level key `field` (a mapping's `field:` at the
+/// start of a line), when there is one.
+fn top_level_line(text: &str, field: &str) -> Option<u64> {
+    let key = format!("{field}:");
+    text.lines()
+        .position(|line| line.starts_with(&key))
+        .map(|index| index as u64 + 1)
+}
+
 #[cfg(test)]
 mod tests {
     /// The document's shape and the mapping's own fields, each error with its place.
@@ -162,15 +176,15 @@ mod tests {
             ("[]\n", "w.yaml: the workflow has no steps"),
             (
                 "env: {A: [1]}\nsteps:\n  - action: a/b\n",
-                "w.yaml: field `env`: `A` must be a text, got [1]",
+                "w.yaml:1: field `env`: `A` must be a text, got [1]",
             ),
             (
                 "timeout: 0\nsteps:\n  - action: a/b\n",
-                "w.yaml: field `timeout`: must be a positive number of seconds, got 0",
+                "w.yaml:1: field `timeout`: must be a positive number of seconds, got 0",
             ),
             (
                 "env: {A: [1]}\ntimeout: soon\nsteps:\n  - action: a/b\n",
-                "w.yaml: field `env`: `A` must be a text, got [1]",
+                "w.yaml:1: field `env`: `A` must be a text, got [1]",
             ),
             (
                 "env: {A: [1]}\nsteps:\n  - action: 3\n",
