@@ -11,8 +11,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Checks every step's input: each `${VAR}` is set (in `env` or the workflow's and
-/// step's own), and an input without references matches its action's schema.
+/// Checks the workflow's own env (each `${VAR}` it names is set in `env`) and every
+/// step's input: each `${VAR}` is set (in `env` or the workflow's and step's own),
+/// and an input without references matches its action's schema.
 pub fn check_inputs(
     workflow: &Workflow,
     env: &BTreeMap<String, String>,
@@ -32,6 +33,14 @@ pub fn check_inputs(
         fn is_secret(&self, name: &str) -> bool {
             self.secrets.iter().any(|s| s == name)
         }
+    }
+    // The workflow's own env, interpolated as the run will: against `env`.
+    for (name, value) in &workflow.env {
+        let one = BTreeMap::from([(name.clone(), value.clone())]);
+        super::decide::layered(env, &one, &workflow.secrets).map_err(|why| {
+            let prefix = format!("env `{name}`: ");
+            workflow.env_problem(name, why.strip_prefix(&prefix).unwrap_or(&why))
+        })?;
     }
     let mut run_env = env.clone();
     run_env.extend(workflow.env.clone());
@@ -63,4 +72,23 @@ pub fn check_inputs(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_workflows_own_env_is_checked_before_anything_runs() {
+        let yaml = "name: w\nenv:\n  A: ${B}\n  B: ${A}\nsteps:\n  - action: testkit/echo\n";
+        let workflow = Workflow::parse(yaml, Path::new("w.yaml")).unwrap();
+        let error = check_inputs(&workflow, &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "w.yaml:2: field `env.A`: variable `B` is not set"
+        );
+        let env = BTreeMap::from([("A".to_string(), "1".to_string()), ("B".into(), "2".into())]);
+        check_inputs(&workflow, &env, &BTreeMap::new()).unwrap();
+    }
 }

@@ -95,6 +95,8 @@ pub struct Workflow {
     pub secrets: Vec<String>,
     /// The whole run's deadline.
     pub timeout: Option<Duration>,
+    /// The line of its `env` mapping, when it has one.
+    env_line: Option<u64>,
 }
 
 /// A workflow that cannot run, with where and why.
@@ -168,6 +170,17 @@ impl Workflow {
             line: Some(step.line_of(field)),
             column: None,
             field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// An error at variable `name` of the workflow's own `env`.
+    pub fn env_problem(&self, name: &str, message: impl Into<String>) -> WorkflowError {
+        WorkflowError {
+            file: self.source.clone(),
+            line: self.env_line,
+            column: None,
+            field: Some(format!("env.{name}")),
             message: message.into(),
         }
     }

@@ -149,6 +149,7 @@ fn around(
         env,
         secrets: named.secrets,
         timeout,
+        env_line: top_level_line(text, "env"),
     })
 }
 

@@ -143,9 +143,17 @@ impl<'a> StepReader<'a> {
     }
 }
 
-/// An `id`: letters, digits, `_` and `-`.
+/// The longest step id: ids name files of the run's folder.
+const MAX_ID: usize = 128;
+
+/// An `id`: letters, digits, `_` and `-`, at most [`MAX_ID`] of them.
 fn name(value: &Value) -> Result<String, String> {
     match value {
+        Value::String(id) if id.len() > MAX_ID => Err(format!(
+            "must be at most {MAX_ID} characters, got {} (`{}…`)",
+            id.chars().count(),
+            id.chars().take(16).collect::<String>()
+        )),
         Value::String(id) if expression::is_name(id) => Ok(id.clone()),
         other => Err(format!(
             "must be a name of letters, digits, `_` and `-`, got {other}"
@@ -236,6 +244,12 @@ mod tests {
             (
                 "- action: a/b\n  id: 3\n",
                 "w.yaml:2: field `[0].id`: must be a name of letters, digits, `_` and `-`, got 3",
+            ),
+            (
+                Box::leak(
+                    format!("- action: a/b\n  id: {}\n", "x".repeat(100_000)).into_boxed_str(),
+                ),
+                "w.yaml:2: field `[0].id`: must be at most 128 characters, got 100000 (`xxxxxxxxxxxxxxxx…`)",
             ),
             (
                 "- action: a/b\n  needs: [x]\n  dependencies: [y]\n",
