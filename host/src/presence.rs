@@ -244,11 +244,11 @@ fn apply(known: &mut Known, seen: Seen, fresh: bool) -> Option<Change> {
             known
                 .ever
                 .extend(presence.services.iter().map(|s| s.name.clone()));
-            // The same presence published again is news too: the host reconnected
-            // (and announced itself again), so what was sent meanwhile may be lost.
-            let same = known.live.get(&presence.id) == Some(&presence);
+            // Only a presence published now is news (the same one again too: the host
+            // reconnected, so what was sent meanwhile may be lost); the retained ones
+            // a watch starts with are the state it starts from.
             known.live.insert(presence.id.clone(), presence.clone());
-            (!same || fresh).then_some(Change::Present(presence))
+            fresh.then_some(Change::Present(presence))
         }
         Seen::Cleared(id) => {
             known.dead.remove(&id);
@@ -317,11 +317,7 @@ mod tests {
             ever: BTreeSet::new(),
         };
         for id in ["a", "b"] {
-            let change = apply(
-                &mut known,
-                Seen::Present(presence(id, HostState::Up)),
-                false,
-            );
+            let change = apply(&mut known, Seen::Present(presence(id, HostState::Up)), true);
             assert!(matches!(change, Some(Change::Present(_))));
         }
         let died = apply(
@@ -342,10 +338,10 @@ mod tests {
         assert!(matches!(left, Some(Change::Gone(_, Departure::Left))));
         assert!(known.live.is_empty());
         assert!(known.ever.contains("testkit"));
-        // Announced again: news when published now, not when read from the store.
+        // Announced: news when published now, not when read from the store.
         let up = || Seen::Present(presence("c", HostState::Up));
-        assert!(apply(&mut known, up(), false).is_some());
         assert_eq!(apply(&mut known, up(), false), None);
+        assert!(known.live.contains_key("c"));
         assert!(apply(&mut known, up(), true).is_some());
     }
 }

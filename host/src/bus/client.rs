@@ -68,6 +68,8 @@ struct Shared {
     connected: tokio::sync::watch::Sender<bool>,
     /// What waits to be acknowledged (see `acks.rs`).
     acks: Acks,
+    /// The session outlives the connection (see [`ConnectOptions::persistent`]).
+    persistent: bool,
     /// See [`PARKED_CAPACITY`].
     parked: std::sync::Mutex<std::collections::VecDeque<(String, Bytes, u16)>>,
     /// QoS 1 messages we published, and those the broker acknowledged (or that a
@@ -241,7 +243,12 @@ impl Bus {
         let mut network = rumqttc::NetworkOptions::new();
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
-        let bus = Bus::new(Client::Mqtt(client), address, connect.ordered_acks);
+        let bus = Bus::new(
+            Client::Mqtt(client),
+            address,
+            connect.ordered_acks,
+            connect.persistent,
+        );
         let (ready_tx, ready_rx) = oneshot::channel();
         let handle = tokio::spawn(bus.clone().poll(eventloop, ready_tx, connect, shutdown));
         *bus.shared.poller.lock().await = Some(handle);
@@ -255,7 +262,7 @@ impl Bus {
         }
     }
 
-    fn new(client: Client, address: &BrokerAddress, ordered_acks: bool) -> Bus {
+    fn new(client: Client, address: &BrokerAddress, ordered_acks: bool, persistent: bool) -> Bus {
         let shared = Arc::new(Shared {
             client,
             routes: std::sync::Mutex::new(Vec::new()),
@@ -270,6 +277,7 @@ impl Bus {
             connected: tokio::sync::watch::Sender::new(false),
             parked: std::sync::Mutex::new(std::collections::VecDeque::new()),
             acks: Acks::new(ordered_acks),
+            persistent,
             published: AtomicU64::new(0),
             settled: AtomicU64::new(0),
         });
@@ -282,7 +290,12 @@ impl Bus {
         (tx, rx): (rumqttd::local::LinkTx, rumqttd::local::LinkRx),
         shutdown: CancellationToken,
     ) -> Bus {
-        let bus = Bus::new(Client::Link(std::sync::Mutex::new(tx)), address, false);
+        let bus = Bus::new(
+            Client::Link(std::sync::Mutex::new(tx)),
+            address,
+            false,
+            false,
+        );
         bus.shared.connections.send_replace(1);
         bus.shared.connected.send_replace(true);
         let handle = tokio::spawn(bus.clone().poll_link(rx, shutdown));
@@ -452,12 +465,15 @@ impl Bus {
         }
         let Some(delivery) = delivery else { return };
         // Still under the routes' lock: a subscriber added meanwhile would miss it.
-        if !matched && !self.subscribed_to(&topic) {
+        // Only a persistent session's messages can come before their subscriber;
+        // anything else unrouted (an unsubscription on its way) is acknowledged.
+        if !matched && self.shared.persistent && !self.subscribed_to(&topic) {
             let mut parked = self.shared.parked.lock().expect("parked lock");
             if parked.len() < PARKED_CAPACITY {
                 parked.push_back((topic, payload, delivery.pkid));
+                return;
             }
-            return;
+            tracing::error!(%topic, "too many messages for no subscriber; acknowledged and dropped");
         }
         drop(routes);
         if !work {
@@ -715,13 +731,14 @@ impl Bus {
         payload: impl Into<Vec<u8>>,
         retain: bool,
     ) -> Result<(), BusError> {
-        if self.shared.client.mqtt().is_some() {
-            self.shared.published.fetch_add(1, Ordering::SeqCst);
-        }
         self.shared
             .client
             .publish(topic, QoS::AtLeastOnce, retain, payload.into())
             .await?;
+        // Counted once queued (a refused one would never be acknowledged).
+        if self.shared.client.mqtt().is_some() {
+            self.shared.published.fetch_add(1, Ordering::SeqCst);
+        }
         Ok(())
     }
 

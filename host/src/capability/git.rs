@@ -42,7 +42,7 @@ impl Origin {
                 Ok(_) => url.clone(),
                 // scp-like `user@host:path`: the user is no secret, but nothing else is shown.
                 Err(_) => url
-                    .split_once('@')
+                    .rsplit_once('@')
                     .map_or(url.clone(), |(_, host)| format!("***@{host}")),
             },
             Origin::Local(path) => path.display().to_string(),
@@ -220,6 +220,7 @@ mod tests {
         );
         assert_eq!(shown("https://github.com/o/r"), "https://github.com/o/r");
         assert_eq!(shown("git@github.com:o/r.git"), "***@github.com:o/r.git");
+        assert_eq!(shown("tok@en@host:o/r.git"), "***@host:o/r.git");
     }
 
     #[test]

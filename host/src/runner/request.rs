@@ -302,7 +302,8 @@ pub async fn request_among(
             },
             () = rechecked => {
                 let (_, gone) = recheck.take().expect("a recheck was due");
-                if !hosts.served(&service) {
+                // No host left; a copper service (no presence at all) is not judged so.
+                if hosts.ever_served(&service) && !hosts.served(&service) {
                     return Err(RequestError::ServiceDown(service));
                 }
                 if taker.is_none() {

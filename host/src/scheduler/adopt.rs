@@ -87,7 +87,8 @@ async fn adopt(
         if !dead.persistent {
             continue;
         }
-        match take_over(&connector.address(), service).await {
+        let still_dead = || hosts.dead().iter().any(|h| h.id == dead.id);
+        match take_over(&connector.address(), service, still_dead).await {
             Ok(handed) => {
                 tracing::info!(host = %dead.id, service = %service.name, handed, "adopted a dead host's session");
             }
@@ -115,6 +116,7 @@ async fn adopt(
 async fn take_over(
     address: &crate::bus::BrokerAddress,
     service: &ServedHere,
+    still_dead: impl Fn() -> bool,
 ) -> Result<usize, BusError> {
     let options = ConnectOptions {
         persistent: true,
@@ -128,7 +130,12 @@ async fn take_over(
     }
     let mut handed = 0;
     let until = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < until {
+    loop {
+        if Instant::now() >= until {
+            // Still not empty: leave the rest in the session for the next try.
+            bus.close().await;
+            return Err(BusError::Disconnected);
+        }
         let first = match tokio::time::timeout(QUIET, backlog.recv()).await {
             Ok(Some(message)) => message,
             // Closed: another client (the host, back) took its session over.
@@ -153,6 +160,10 @@ async fn take_over(
         handed += batch.len();
     }
     bus.close().await;
+    if !still_dead() {
+        // It came back meanwhile: its session is its own again.
+        return Ok(handed);
+    }
     // A clean session in its name ends it: the broker routes nothing more to it.
     let options = ConnectOptions {
         reconnect: false,

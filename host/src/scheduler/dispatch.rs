@@ -77,6 +77,10 @@ impl Dispatch {
             *this.lane.last_arrival.lock().expect("lane lock") = Instant::now();
             this.take(message).await;
         }
+        // What arrived after the stop's last look is ours too: answer it.
+        while let Some(message) = subscription.try_recv() {
+            this.take(message).await;
+        }
     }
 
     async fn take(self: &Arc<Self>, message: Message) {
@@ -99,7 +103,7 @@ impl Dispatch {
             }
         };
         if let Some(id) = request.get(CORRELATION_FIELD).and_then(Value::as_str) {
-            match self.answers.take(id, delivery) {
+            match self.answers.take(&answer_key(&topic, id), delivery) {
                 Taken::New => {}
                 Taken::Joined => {
                     self.publish_start(&topic, &request).await;
@@ -290,7 +294,7 @@ impl Dispatch {
                     payload: payload.clone(),
                 };
                 let busy = matches!(&outcome, Err(f) if f.kind == FailureKind::Busy);
-                self.answers.finish(id, finished, !busy)
+                self.answers.finish(&answer_key(topic, id), finished, !busy)
             }
             None => vec![delivery],
         };
@@ -321,6 +325,11 @@ impl Dispatch {
             self.bus.ack(delivery);
         }
     }
+}
+
+/// What a request is known by among the answers: one id may be sent to two actions.
+fn answer_key(topic: &str, id: &str) -> String {
+    format!("{topic} {id}")
 }
 
 fn parse_request(payload: &[u8]) -> Result<Object, String> {

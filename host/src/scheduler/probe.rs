@@ -49,7 +49,8 @@ pub(super) async fn look_around(
                 }
             }
             Some(message) = broker.recv() => {
-                ordered_acks = message.payload.windows(8).any(|w| w == b"in-order");
+                let said: serde_json::Value = serde_json::from_slice(&message.payload).unwrap_or_default();
+                ordered_acks = said["acks"] == "in-order";
             }
             () = tokio::time::sleep_until(until) => break,
         }
