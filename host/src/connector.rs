@@ -31,8 +31,7 @@ impl Connector {
         will: Option<Will>,
         shutdown: CancellationToken,
     ) -> Result<Bus, BusError> {
-        let mut options = ConnectOptions::new(client_id);
-        options.will = will;
+        let options = ConnectOptions::new(client_id).with_will(will);
         self.connect_with(options, shutdown).await
     }
 

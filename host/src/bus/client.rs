@@ -1,6 +1,7 @@
 //! The client: one connection to the broker, shared by clones, routing what arrives to subscriptions.
 
 use super::acks::Acks;
+use super::message::{Delivery, Message, Subscription, filter_matches};
 use super::options::mqtt_options;
 use super::{BrokerAddress, BusError, ConnectOptions, Will};
 use bytes::Bytes;
@@ -12,27 +13,6 @@ use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// A message received on a subscription.
-#[derive(Debug, Clone)]
-pub struct Message {
-    /// The topic it was published on.
-    pub topic: String,
-    /// Its payload.
-    pub payload: Bytes,
-    /// True when the broker delivered it from its retained store.
-    pub retain: bool,
-    /// For a subscription taken with [`Bus::subscribe_work`]: the broker's delivery,
-    /// to acknowledge with [`Bus::ack`] once the work is done (QoS 1 only).
-    pub delivery: Option<Delivery>,
-}
-
-/// One QoS 1 delivery awaiting its acknowledgement, in the session it arrived in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Delivery {
-    pkid: u16,
-    session: u64,
-}
 
 struct Route {
     id: u64,
@@ -84,47 +64,11 @@ pub struct Bus {
     shared: Arc<Shared>,
 }
 
-/// Messages matching one filter; unsubscribes when dropped.
-pub struct Subscription {
-    rx: mpsc::Receiver<Message>,
-    id: u64,
-    bus: Bus,
-}
-
-impl Subscription {
-    /// The next message; `None` once the bus is closed.
-    pub async fn recv(&mut self) -> Option<Message> {
-        self.rx.recv().await
-    }
-}
-
-impl Subscription {
-    /// A message already received, if any, without waiting.
-    pub fn try_recv(&mut self) -> Option<Message> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.bus.remove_route(self.id);
-    }
-}
-
 /// How many messages one subscription may hold before new ones are counted as dropped.
 const SUBSCRIPTION_CAPACITY: usize = 4096;
 
 /// Requests queued towards the connection before publishers wait.
 const REQUEST_CAPACITY: usize = 1024;
-
-/// True when `topic` matches `filter`, a shared subscription's `$share/<group>/` prefix ignored.
-fn filter_matches(topic: &str, filter: &str) -> bool {
-    let filter = match filter.strip_prefix("$share/") {
-        Some(rest) => rest.split_once('/').map_or(rest, |(_, f)| f),
-        None => filter,
-    };
-    rumqttc::matches(topic, filter)
-}
 
 /// How a bus reaches its broker: a TCP connection, or an in-process link into the
 /// embedded broker (no socket at all: the host's own clients use these).
@@ -226,8 +170,7 @@ impl Bus {
         will: Option<Will>,
         shutdown: CancellationToken,
     ) -> Result<Bus, BusError> {
-        let mut options = ConnectOptions::new(client_id);
-        options.will = will;
+        let options = ConnectOptions::new(client_id).with_will(will);
         Self::connect_with(address, options, shutdown).await
     }
 
@@ -708,7 +651,7 @@ impl Bus {
         }
     }
 
-    fn remove_route(&self, id: u64) {
+    pub(super) fn remove_route(&self, id: u64) {
         let mut routes = self.shared.routes.lock().expect("routes lock");
         let Some(index) = routes.iter().position(|r| r.id == id) else {
             return;
@@ -797,19 +740,4 @@ fn ack_of(pkid: u16) -> rumqttc::Publish {
     let mut publish = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
     publish.pkid = pkid;
     publish
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shared_filters_match_their_topic() {
-        assert!(filter_matches(
-            "fetcher/fetch",
-            "$share/copper/fetcher/fetch"
-        ));
-        assert!(filter_matches("fetcher/fetch/finish", "fetcher/fetch/+"));
-        assert!(!filter_matches("fetcher/fetch/finish", "fetcher/fetch"));
-    }
 }

@@ -8,18 +8,21 @@
 //! hidden wherever one is shown; `options.rs`: how a connection is made (client id,
 //! will, persistent session); `tls.rs`: whose certificates a TLS connection trusts;
 //! `error.rs`: [`BusError`]; `client.rs`: the [`Bus`] itself, and the acknowledgement
-//! of work it delivers (`acks.rs`: in order, or as each is done). Which broker a host's clients reach, and how,
+//! of work it delivers (`acks.rs`: in order, or as each is done); `message.rs`:
+//! what a subscription hands out. Which broker a host's clients reach, and how,
 //! is [`crate::connector`]'s.
 
 mod acks;
 mod address;
 mod client;
 mod error;
+mod message;
 mod options;
 mod tls;
 
 pub use address::BrokerAddress;
-pub use client::{Bus, Delivery, Message, Subscription};
+pub use client::Bus;
 pub use error::BusError;
+pub use message::{Delivery, Message, Subscription};
 pub use options::{ConnectOptions, Will};
 pub use tls::{CaError, Tls};

@@ -38,6 +38,11 @@ impl ConnectOptions {
             ordered_acks: false,
         }
     }
+
+    /// The same, with `will` as its last will.
+    pub fn with_will(self, will: Option<Will>) -> Self {
+        Self { will, ..self }
+    }
 }
 
 /// A message the broker publishes for us when the connection is lost.

@@ -144,6 +144,9 @@ pub const ANNOUNCED_WAIT: Duration = Duration::from_millis(500);
 /// How long after our own reconnection a request sent again and not taken is sent once more.
 pub const RECONNECTED_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a request waits for a host to come back when none serving it is left.
+pub const NO_HOST_WAIT: Duration = Duration::from_secs(30);
+
 /// How long after a host stopped cleanly its last finishes may still be on their way.
 pub const LEFT_WAIT: Duration = Duration::from_secs(1);
 
@@ -204,6 +207,7 @@ pub async fn request_among(
     // Who took it, and when to look again after a host went away.
     let mut taker: Option<String> = None;
     let mut recheck: Option<(tokio::time::Instant, String)> = None;
+    let mut waited_for_a_host = false;
     loop {
         let timer = async {
             match deadline {
@@ -273,7 +277,10 @@ pub async fn request_among(
                 // A host that serves it (re)announced itself: after a reconnection it
                 // may not have been subscribed when the request went out.
                 Ok(Change::Present(host)) if host.serves(&service) && taker.is_none() => {
-                    recheck.get_or_insert((tokio::time::Instant::now() + ANNOUNCED_WAIT, host.id));
+                    let at = tokio::time::Instant::now() + ANNOUNCED_WAIT;
+                    if recheck.as_ref().is_none_or(|(due, _)| *due > at) {
+                        recheck = Some((at, host.id));
+                    }
                 }
                 Ok(Change::Gone(host, departure)) if host.serves(&service) => {
                     let took = taker.as_deref() == Some(host.id.as_str());
@@ -302,9 +309,16 @@ pub async fn request_among(
             },
             () = rechecked => {
                 let (_, gone) = recheck.take().expect("a recheck was due");
-                // No host left; a copper service (no presence at all) is not judged so.
+                // No host left (a copper service, with no presence at all, is not judged
+                // so): wait once for one to come back (a broker node's death takes its
+                // hosts' presence with it a while), then fail.
                 if hosts.ever_served(&service) && !hosts.served(&service) {
-                    return Err(RequestError::ServiceDown(service));
+                    if waited_for_a_host {
+                        return Err(RequestError::ServiceDown(service));
+                    }
+                    waited_for_a_host = true;
+                    recheck = Some((tokio::time::Instant::now() + NO_HOST_WAIT, gone));
+                    continue;
                 }
                 if taker.is_none() {
                     tracing::info!(%topic, correlation_id = %id, host = %gone, "nobody has taken it; sending it again");
