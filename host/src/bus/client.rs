@@ -464,14 +464,13 @@ impl Bus {
         delivery.session == self.shared.session.load(Ordering::SeqCst)
     }
 
-    /// True when `delivery` still waits for its answer from us: waits (at most
-    /// `bound`) for the connection if it is down, since the broker says only on
-    /// reconnecting whether it kept our session. False when it did not (the
-    /// delivery went to whoever took the session over) or the bound passed.
-    pub async fn still_ours(&self, delivery: Delivery, bound: Duration) -> bool {
+    /// Waits (at most `bound`) for the connection if it is down, since the broker
+    /// says only on reconnecting whether it kept our session ([`Bus::is_live`]
+    /// then tells); true when connected.
+    pub async fn connected_within(&self, bound: Duration) -> bool {
         let mut connected = self.shared.connected.subscribe();
         let up = tokio::time::timeout(bound, connected.wait_for(|up| *up)).await;
-        matches!(up, Ok(Ok(_))) && self.is_live(delivery)
+        matches!(up, Ok(Ok(_)))
     }
 
     /// Counts the broker's acceptances of this connection: 1 once connected, one more

@@ -298,10 +298,11 @@ impl Dispatch {
             }
             None => vec![delivery],
         };
-        let mut wanted = deliveries.iter().any(Option::is_none);
-        for delivery in deliveries.iter().flatten() {
-            wanted = wanted || self.bus.still_ours(*delivery, OFFLINE_BOUND).await;
-        }
+        // Still wanted: a delivery needing no acknowledgement, or one of the session
+        // the broker kept (known once connected).
+        let wanted = deliveries.iter().any(Option::is_none)
+            || (self.bus.connected_within(OFFLINE_BOUND).await
+                && deliveries.iter().flatten().any(|d| self.bus.is_live(*d)));
         if !wanted {
             tracing::info!(%topic, correlation_id = id.unwrap_or(""), "not answering: its delivery went to another host with our lost session");
         } else {

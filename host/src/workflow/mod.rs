@@ -400,21 +400,24 @@ mod timeout_tests {
 
     #[test]
     fn a_timeout_too_long_for_a_deadline_is_refused_at_its_line() {
-        let step = "- action: testkit/spin\n  timeout: '18446744073709551615s'\n";
-        let error = Workflow::parse(step, Path::new("w.yaml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.starts_with("w.yaml:2") && error.contains("must be at most 366 days"),
-            "{error}"
-        );
-        let whole = "timeout: 99999999999h\nsteps:\n  - action: testkit/echo\n";
-        let error = Workflow::parse(whole, Path::new("w.yaml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.starts_with("w.yaml:1") && error.contains("must be at most 366 days"),
-            "{error}"
-        );
+        let cases = [
+            (
+                "- action: testkit/spin\n  timeout: '18446744073709551615s'\n",
+                "w.yaml:2",
+            ),
+            (
+                "timeout: 99999999999h\nsteps:\n  - action: testkit/echo\n",
+                "w.yaml:1",
+            ),
+        ];
+        for (yaml, at) in cases {
+            let error = Workflow::parse(yaml, Path::new("w.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(at) && error.contains("must be at most 366 days"),
+                "{error}"
+            );
+        }
     }
 }
