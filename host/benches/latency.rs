@@ -203,7 +203,10 @@ async fn instantiate_component(
         Limits::default(),
     )
     .unwrap();
-    let component = runtime.load(bytes).await.unwrap();
+    let component = runtime
+        .load(bytes, copper_wasm::capability::grants::Grants::trusted())
+        .await
+        .unwrap();
     let mut input = Object::new();
     input.insert("path".into(), json!("/fetch/none"));
     let mut samples = Vec::with_capacity(n);
@@ -216,6 +219,7 @@ async fn instantiate_component(
             topic,
             input: &input,
             timeout: Duration::from_secs(10),
+            left: Duration::from_secs(10),
             events,
             secrets: &[],
         };

@@ -6,7 +6,7 @@
 //! an epoch deadline and a memory cap, so a component that loops or eats memory
 //! is stopped and the host keeps serving.
 
-use crate::capability::{self, KNOWN, MemoryCap, RequestState, git::GitConfig};
+use crate::capability::{self, KNOWN, MemoryCap, RequestState, git::GitConfig, grants::Grants};
 use crate::job::{Job, ServiceEvent};
 use crate::protocol::Object;
 use crate::sandbox::Sandbox;
@@ -26,6 +26,9 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// How often the epoch advances: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Epoch ticks a request runs before it yields to the others (10 ms).
+const SLICE_TICKS: u64 = 2;
 
 /// Output a component may print per request before the rest is dropped.
 const MAX_OUTPUT: usize = 64 * 1024;
@@ -90,6 +93,16 @@ pub enum LoadError {
         /// The linker's complaint.
         #[source]
         source: wasmtime::Error,
+    },
+    /// It declares a capability the operator did not grant it.
+    #[error(
+        "service `{service}` asks for the capability `{capability}`, which is not granted to it: add it to `grants.capabilities` of its entry in the services file"
+    )]
+    NotGranted {
+        /// The service.
+        service: String,
+        /// What it asked for.
+        capability: String,
     },
     /// The cache folder cannot be used.
     #[error("the compiled-component cache at {path} cannot be used")]
@@ -166,10 +179,20 @@ impl Runtime {
     }
 
     /// Compiles (or takes from the cache) a component, asks it to describe itself,
-    /// and links what it declared.
-    pub async fn load(self: &Arc<Self>, bytes: &[u8]) -> Result<ComponentService, LoadError> {
+    /// and links what it declared, when `grants` allow it.
+    pub async fn load(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        grants: Grants,
+    ) -> Result<ComponentService, LoadError> {
         let component = self.compile(bytes)?;
         let info = self.describe(&component).await?;
+        if let Some(capability) = grants.refused(&info.capabilities) {
+            return Err(LoadError::NotGranted {
+                service: info.name.clone(),
+                capability: capability.to_string(),
+            });
+        }
         let mut linker = capability::base_linker(&self.engine).map_err(LoadError::Compile)?;
         capability::link_declared(&mut linker, &info.capabilities).map_err(LoadError::Compile)?;
         let pre = linker
@@ -184,6 +207,7 @@ impl Runtime {
             runtime: self.clone(),
             pre,
             info,
+            grants,
         })
     }
 
@@ -350,6 +374,7 @@ pub struct ComponentService {
     runtime: Arc<Runtime>,
     pre: GitPluginPre<RequestState>,
     info: ServiceInfo,
+    grants: Grants,
 }
 
 impl ComponentService {
@@ -379,6 +404,19 @@ impl ComponentService {
         {
             wasi.preopened_dir(sandbox.workspace(), "/workspace", FsPerms::ReadOnly)
                 .map_err(io)?;
+        }
+        for folder in &self.grants.folders {
+            let perms = match folder.write {
+                true => FsPerms::ReadWrite,
+                false => FsPerms::ReadOnly,
+            };
+            wasi.preopened_dir(&folder.host, &folder.guest, perms)
+                .map_err(io)?;
+        }
+        for name in &self.grants.env {
+            if let Ok(value) = std::env::var(name) {
+                wasi.env(name, value);
+            }
         }
         Ok(wasi)
     }
@@ -411,15 +449,25 @@ impl ComponentService {
             Some(job.events),
             scratch.as_ref().map(|s| s.path().to_path_buf()),
         );
-        store.set_epoch_deadline(ticks(job.timeout));
-        store.epoch_deadline_trap();
+        // Guest code runs in slices: at the end of each it yields to the other
+        // requests (a CPU-bound one shares the cores), and past its deadline it stops.
+        let deadline = std::time::Instant::now().checked_add(job.left);
+        store.set_epoch_deadline(SLICE_TICKS);
+        store.epoch_deadline_callback(move |_| {
+            Ok(match deadline {
+                Some(deadline) if std::time::Instant::now() >= deadline => {
+                    wasmtime::UpdateDeadline::Interrupt
+                }
+                _ => wasmtime::UpdateDeadline::Yield(SLICE_TICKS),
+            })
+        });
         let request = wit::Request {
             id: job.id.to_string(),
             topic: job.topic.to_string(),
             input: serde_json::to_string(job.input).expect("a JSON object serializes"),
         };
         // The epoch deadline stops guest code; this one also bounds time spent in host calls.
-        let outcome = tokio::time::timeout(job.timeout + Duration::from_secs(1), async {
+        let outcome = tokio::time::timeout(job.left + Duration::from_secs(1), async {
             let bindings = self.pre.instantiate_async(&mut store).await?;
             bindings
                 .copper_service_service()

@@ -23,6 +23,15 @@ impl Connector {
         }
     }
 
+    /// The address a client granted `grant` uses: an external broker's as given,
+    /// the embedded broker's with the login of a user granted that.
+    pub fn address_for(&self, grant: &crate::access::Grant) -> BrokerAddress {
+        match self {
+            Connector::Tcp(address) => address.clone(),
+            Connector::Embedded(broker) => broker.address_for(grant),
+        }
+    }
+
     /// A new client; `will` only applies over TCP (an in-process client's process
     /// is the broker's: if it dies, the broker dies with it).
     pub async fn connect(

@@ -17,8 +17,11 @@ pub struct Job<'a> {
     pub topic: &'a str,
     /// Its fields.
     pub input: &'a Object,
-    /// Its deadline.
+    /// Its timeout, as the request gave it (what messages say).
     pub timeout: Duration,
+    /// What is left of it once the request's wait for a worker is taken off: the
+    /// time the backend may take.
+    pub left: Duration,
     /// Where progress and resources go.
     pub events: mpsc::Sender<ServiceEvent>,
     /// Secret values in the input, to be masked in logs.

@@ -9,7 +9,8 @@
 //!   records every run; [`progress`] shows it.
 //! - [`protocol`]: copper's topics and message shapes.
 //! - [`bus`]: the MQTT client; [`broker`]: the embedded broker; [`connector`]: how the
-//!   host's clients reach its broker (in-process links to the embedded one, or TCP).
+//!   host's clients reach its broker (in-process links to the embedded one, or TCP);
+//!   [`access`]: who may connect to the broker and what each may publish and read.
 //! - [`scheduler`]: the registry of services, served on the bus with bounded concurrency,
 //!   each request acknowledged once answered, a dead host's sessions adopted;
 //!   [`presence`]: which hosts are on the broker and what each serves.
@@ -60,6 +61,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod broker;
 pub mod builtin;
 pub mod bus;

@@ -42,8 +42,10 @@ impl Drop for Scratch {
 }
 
 impl Sandbox {
-    /// Roots under `cache` (created if missing); `workspace` is served read-only.
+    /// Roots under `cache` (created if missing, and made private to its owner:
+    /// what is fetched may hold secrets); `workspace` is served read-only.
     pub fn new(cache: &Path, workspace: &Path) -> io::Result<Self> {
+        private_dir(cache)?;
         for dir in ["fetch", "web", "scratch"] {
             std::fs::create_dir_all(cache.join(dir))?;
         }
@@ -79,6 +81,17 @@ impl Sandbox {
         std::fs::create_dir_all(&path)?;
         Ok(Scratch { path })
     }
+}
+
+/// Makes `dir` (and its missing parents) and lets only its owner enter it (mode 0700).
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// Maps a guest path under `root` (e.g. `/scratch`) to the host folder `host_root`;

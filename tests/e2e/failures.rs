@@ -166,3 +166,49 @@ async fn progress_and_resources_reach_the_bus() {
         .unwrap();
     assert_eq!(message.topic, "testkit/resources/made");
 }
+
+#[test]
+fn a_run_whose_process_was_killed_is_listed_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.yaml"),
+        "name: long\nsteps:\n  - {id: wait, action: testkit/sleep, ms: 60000}\n",
+    )
+    .unwrap();
+    let mut command = copper(dir.path());
+    command.args([
+        "run",
+        "w.yaml",
+        "--component",
+        copper_wasm::builtin::TESTKIT_PATH,
+    ]);
+    let mut run = Process::spawn(&mut command, "copper-wasm run");
+    let runs = dir.path().join(".copper/runs");
+    let running = |dir: &std::path::Path| {
+        copper_wasm::runner::record::list(dir)
+            .iter()
+            .any(|r| r.steps.get("wait").is_some_and(|s| s.status == "running"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !running(&dir.path().join(".copper")) {
+        run.assert_running();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run started in {}",
+            runs.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let listed = output(copper(dir.path()).arg("runs"));
+    assert!(listed.stdout.contains("running"), "{}", listed.stdout);
+    run.kill();
+    let listed = output(copper(dir.path()).arg("runs"));
+    assert!(
+        listed.stdout.contains("interrupted") && !listed.stdout.contains("running"),
+        "{}",
+        listed.stdout
+    );
+    // The library reads it so too.
+    let state = &copper_wasm::runner::record::list(&dir.path().join(".copper"))[0];
+    assert_eq!(state.status, "interrupted");
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests of copper-wasm: the real binary, the embedded broker and
 //! mosquitto, the real components on wasmtime, git repositories served on loopback.
 
+mod access;
 mod broker;
 mod cli;
 mod cluster;
@@ -12,5 +13,6 @@ mod library;
 mod plugin;
 mod protocol;
 mod services_file;
+mod sharing;
 mod support;
 mod website;

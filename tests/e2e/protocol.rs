@@ -1,13 +1,21 @@
 //! copper's protocol, spoken by clients and services that are not ours.
 
 use crate::support::*;
+use copper_wasm::access::Grant;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// A plain MQTT client (rumqttc, nothing of ours) on a loopback broker.
-fn plain_client(port: u16, id: &str) -> (AsyncClient, rumqttc::EventLoop) {
+/// A plain MQTT client (rumqttc, nothing of ours) on a loopback broker, logged in
+/// as the tests' user granted `grant`.
+pub fn plain_client(
+    port: u16,
+    id: &str,
+    grant: &copper_wasm::access::Grant,
+) -> (AsyncClient, rumqttc::EventLoop) {
     let mut options = MqttOptions::new(id, "127.0.0.1", port);
+    let (user, password) = login(grant);
+    options.set_credentials(user, password);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_max_packet_size(1 << 20, 1 << 20);
     AsyncClient::new(options, 64)
@@ -41,7 +49,7 @@ async fn a_plain_mqtt_client_gets_copper_shaped_start_and_finish() {
     )
     .await;
 
-    let (client, mut events) = plain_client(port, "copper-runner-py");
+    let (client, mut events) = plain_client(port, "copper-runner-py", &Grant::Runner);
     client
         .subscribe("fetcher/fetch/+", QoS::AtLeastOnce)
         .await
@@ -133,7 +141,7 @@ async fn copper_style_service(
     ready: tokio::sync::oneshot::Sender<()>,
     served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    let (client, mut events) = plain_client(port, "greeter-py");
+    let (client, mut events) = plain_client(port, "greeter-py", &Grant::Serve("greeter".into()));
     let mut ready = Some(ready);
     loop {
         let event = match events.poll().await {

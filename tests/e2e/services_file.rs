@@ -153,3 +153,111 @@ fn an_external_service_that_is_not_up_is_an_error_before_anything_runs() {
         "the check comes before the run's folder"
     );
 }
+
+/// The outputs of step `step` in the events `run --events json` printed.
+fn outputs_of(stdout: &str, step: &str) -> serde_json::Value {
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|e| e["event"] == "step.finished" && e["step"] == step)
+        .unwrap_or_else(|| panic!("{step} did not finish: {stdout}"))["outputs"]
+        .clone()
+}
+
+#[test]
+fn a_component_gets_only_what_its_entry_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("fetcher.wasm"), copper_wasm::builtin::FETCHER).unwrap();
+    std::fs::create_dir(dir.join("content")).unwrap();
+    std::fs::write(dir.join("content/a.txt"), "granted\n").unwrap();
+    std::fs::write(
+        dir.join("fetch.yaml"),
+        "- {id: f, action: fetcher/fetch, type: local, path: content, resource: r}\n",
+    )
+    .unwrap();
+    let run = |workflow: &str| {
+        output(
+            copper(dir)
+                .args(["run", workflow, "--no-builtins", "--events", "json"])
+                .env("GREETING", "hello"),
+        )
+    };
+
+    // The fetcher declares `git` and `workspace`: from a file, it needs them granted.
+    std::fs::write(
+        dir.join("copper.yaml"),
+        "services:\n  fetcher:\n    component: fetcher.wasm\n",
+    )
+    .unwrap();
+    let out = run("fetch.yaml");
+    out.assert_exit(3);
+    assert!(
+        out.stderr
+            .contains("asks for the capability `git`, which is not granted to it"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(
+        dir.join("copper.yaml"),
+        "services:\n  fetcher:\n    component: fetcher.wasm\n    grants: {capabilities: [git, workspace]}\n",
+    )
+    .unwrap();
+    run("fetch.yaml").assert_success();
+
+    // A folder and a variable, only when granted.
+    std::fs::write(
+        dir.join("read.yaml"),
+        "steps:\n  - {id: granted, action: testkit/read, path: /content/a.txt, variable: GREETING}\n  - {id: other, action: testkit/read, path: /etc/hostname, variable: PATH}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("copper.yaml"),
+        format!(
+            "services:\n  testkit:\n    component: {}\n    grants:\n      folders: [{{host: content, guest: /content}}]\n      env: [GREETING]\n",
+            copper_wasm::builtin::TESTKIT_PATH
+        ),
+    )
+    .unwrap();
+    let out = run("read.yaml");
+    out.assert_success();
+    let granted = outputs_of(&out.stdout, "granted");
+    assert_eq!(granted["file"], "granted\n", "{granted}");
+    assert_eq!(granted["env"], "hello", "{granted}");
+    let other = outputs_of(&out.stdout, "other");
+    assert!(other["file"]["error"].is_string(), "{other}");
+    assert!(other["env"].is_null(), "{other}");
+    std::fs::write(
+        dir.join("copper.yaml"),
+        format!(
+            "services:\n  testkit:\n    component: {}\n",
+            copper_wasm::builtin::TESTKIT_PATH
+        ),
+    )
+    .unwrap();
+    let out = run("read.yaml");
+    out.assert_success();
+    let granted = outputs_of(&out.stdout, "granted");
+    assert!(granted["file"]["error"].is_string(), "{granted}");
+    assert!(granted["env"].is_null(), "{granted}");
+
+    // A grant that would shadow the host's own folders is refused, with its line.
+    std::fs::write(
+        dir.join("copper.yaml"),
+        format!(
+            "services:\n  testkit:\n    component: {}\n    grants:\n      folders: [{{host: content, guest: /fetch/x}}]\n",
+            copper_wasm::builtin::TESTKIT_PATH
+        ),
+    )
+    .unwrap();
+    let out = run("read.yaml");
+    out.assert_exit(2);
+    assert!(
+        out.stderr.contains("copper.yaml:5")
+            && out
+                .stderr
+                .contains("services.testkit.grants.folders[0].guest"),
+        "{}",
+        out.stderr
+    );
+}

@@ -102,9 +102,35 @@ pub fn copper_in(network: &Network, index: usize, dir: &Path) -> Command {
     command
 }
 
+/// The credentials file of every copper-wasm the tests start (`COPPER_CREDENTIALS`):
+/// users `host`, `runner`, and `fetcher` and `greeter` (each granted `serve` itself),
+/// made once per test process.
+pub fn credentials_file() -> &'static Path {
+    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("copper-wasm-e2e-{}", std::process::id()));
+        let path = dir.join("credentials.yaml");
+        copper_wasm::access::Credentials::load_or_create(
+            &path,
+            &["fetcher".into(), "greeter".into()],
+        )
+        .expect("the tests' credentials file");
+        path
+    })
+}
+
+/// The login of the tests' user granted `grant`.
+pub fn login(grant: &copper_wasm::access::Grant) -> (String, String) {
+    copper_wasm::access::Credentials::read(credentials_file())
+        .unwrap()
+        .login_for(grant)
+        .expect("a user with that grant")
+}
+
 fn with_clean_environment(command: &mut Command, dir: &Path) {
     command
         .current_dir(dir)
+        .env("COPPER_CREDENTIALS", credentials_file())
         .env("COPPER_COMPILED_CACHE", compiled_cache())
         .env_remove("COPPER_BROKER")
         .env_remove("COPPER_GITHUB_URL")
@@ -465,6 +491,17 @@ impl Mosquitto {
         Self::start_listening(dir, ip, port, "")
     }
 
+    /// Starts it on a free loopback port, letting in only the users of `passwd`
+    /// (made by mosquitto_passwd), each as `acl` allows.
+    pub fn start_secured(dir: &Path, passwd: &Path, acl: &Path) -> Self {
+        let secured = format!(
+            "user root\nallow_anonymous false\npassword_file {}\nacl_file {}\n",
+            passwd.display(),
+            acl.display()
+        );
+        Self::start_with(dir, free_port(), &secured)
+    }
+
     /// Starts it on `port` with more of its configuration for that listener.
     fn start_with(dir: &Path, port: u16, listener: &str) -> Self {
         Self::start_listening(dir, "127.0.0.1", port, listener)
@@ -476,10 +513,14 @@ impl Mosquitto {
             .find(|p| Path::new(p).exists())
             .expect("mosquitto is installed (./test.sh installs Debian's package)");
         let conf = dir.join("mosquitto.conf");
+        let anonymous = match listener.contains("allow_anonymous") {
+            true => "",
+            false => "allow_anonymous true\n",
+        };
         std::fs::write(
             &conf,
             format!(
-                "listener {port} {ip}\n{listener}allow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
+                "listener {port} {ip}\n{listener}{anonymous}persistence false\nset_tcp_nodelay true\n"
             ),
         )
         .unwrap();
@@ -572,13 +613,9 @@ pub async fn client(port: u16) -> Bus {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let id = format!("e2e-{}", uuid::Uuid::new_v4().simple());
-        let connected = Bus::connect(
-            &BrokerAddress::new("127.0.0.1", port),
-            &id,
-            None,
-            CancellationToken::new(),
-        )
-        .await;
+        let mut address = BrokerAddress::new("127.0.0.1", port);
+        address.credentials = Some(login(&copper_wasm::access::Grant::Host));
+        let connected = Bus::connect(&address, &id, None, CancellationToken::new()).await;
         match connected {
             Ok(bus) => return bus,
             Err(error) if Instant::now() < deadline => {

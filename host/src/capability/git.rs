@@ -51,26 +51,46 @@ impl Origin {
 }
 
 impl GitConfig {
-    /// Resolves what a component asked to clone.
-    pub fn origin(&self, url: &str) -> Origin {
+    /// Resolves what a component asked to clone; a repository on this machine
+    /// must be inside the workspace (its real path, symbolic links followed).
+    pub fn origin(&self, url: &str) -> Result<Origin, String> {
         if let Some(path) = url.strip_prefix("file://") {
-            return Origin::Local(PathBuf::from(path));
+            return self.local(url, PathBuf::from(path));
         }
+        self.remote_or_local(url)
+    }
+
+    fn remote_or_local(&self, url: &str) -> Result<Origin, String> {
         if url.contains("://") {
             let url = match (&self.github_url, url.strip_prefix("https://github.com/")) {
                 (Some(base), Some(rest)) => format!("{}/{rest}", base.trim_end_matches('/')),
                 _ => url.to_string(),
             };
-            return Origin::Remote(url);
+            return Ok(Origin::Remote(url));
         }
         // scp-like `user@host:path` is remote; anything else is a local path.
         if let Some((left, _)) = url.split_once(':')
             && left.contains('@')
             && !left.contains('/')
         {
-            return Origin::Remote(url.to_string());
+            return Ok(Origin::Remote(url.to_string()));
         }
-        Origin::Local(self.workspace.join(url))
+        self.local(url, self.workspace.join(url))
+    }
+
+    /// A local repository, kept inside the workspace.
+    fn local(&self, url: &str, path: PathBuf) -> Result<Origin, String> {
+        let root = std::fs::canonicalize(&self.workspace)
+            .map_err(|e| format!("the workspace {}: {e}", self.workspace.display()))?;
+        let real = std::fs::canonicalize(&path)
+            .map_err(|_| format!("`{url}`: there is no repository at {}", path.display()))?;
+        if !real.starts_with(&root) {
+            return Err(format!(
+                "`{url}` is outside the workspace ({}): a local repository must be inside it",
+                root.display()
+            ));
+        }
+        Ok(Origin::Local(real))
     }
 }
 
@@ -147,7 +167,7 @@ impl Host for RequestState {
         if target.exists() && std::fs::read_dir(&target).map_or(true, |mut d| d.next().is_some()) {
             return Err(format!("`{dest}` is not empty"));
         }
-        let origin = self.git.origin(&url);
+        let origin = self.git.origin(&url)?;
         let service = self.service.clone();
         let shown = origin.shown();
         tracing::info!(
@@ -209,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_clone_url_is_logged_without_its_login() {
-        let shown = |url: &str| GitConfig::default().origin(url).shown();
+        let shown = |url: &str| GitConfig::default().origin(url).unwrap().shown();
         assert_eq!(
             shown("http://u:S3cr3t@127.0.0.1:9418/r.git"),
             "http://***@127.0.0.1:9418/r.git"
@@ -225,26 +245,43 @@ mod tests {
 
     #[test]
     fn origins() {
+        let outside = tempfile::tempdir().unwrap();
+        let workspace = outside.path().join("w");
+        std::fs::create_dir_all(workspace.join("docs")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), workspace.join("link")).unwrap();
         let config = GitConfig {
             github_url: Some("git://127.0.0.1:9418/".into()),
-            workspace: "/w".into(),
+            workspace: workspace.clone(),
         };
+        let origin = |url: &str| config.origin(url);
         assert_eq!(
-            config.origin("https://github.com/org/repo.git"),
-            Origin::Remote("git://127.0.0.1:9418/org/repo.git".into())
+            origin("https://github.com/org/repo.git"),
+            Ok(Origin::Remote("git://127.0.0.1:9418/org/repo.git".into()))
         );
         assert_eq!(
-            config.origin("https://example.com/x.git"),
-            Origin::Remote("https://example.com/x.git".into())
+            origin("https://example.com/x.git"),
+            Ok(Origin::Remote("https://example.com/x.git".into()))
         );
         assert_eq!(
-            config.origin("git@github.com:org/x.git"),
-            Origin::Remote("git@github.com:org/x.git".into())
+            origin("git@github.com:org/x.git"),
+            Ok(Origin::Remote("git@github.com:org/x.git".into()))
         );
-        assert_eq!(config.origin("."), Origin::Local("/w/.".into()));
-        assert_eq!(
-            config.origin("file:///srv/r"),
-            Origin::Local("/srv/r".into())
-        );
+        let real = std::fs::canonicalize(&workspace).unwrap();
+        assert_eq!(origin("."), Ok(Origin::Local(real.clone())));
+        let docs = format!("file://{}", workspace.join("docs").display());
+        assert_eq!(origin(&docs), Ok(Origin::Local(real.join("docs"))));
+        let escapes = [
+            "..".to_string(),
+            "link".to_string(),
+            "docs/../..".to_string(),
+            outside.path().display().to_string(),
+            format!("file://{}", outside.path().display()),
+            "/etc".to_string(),
+        ];
+        for url in escapes {
+            let error = origin(&url).unwrap_err();
+            assert!(error.contains("is outside the workspace"), "{url}: {error}");
+        }
+        assert!(origin("missing").unwrap_err().contains("no repository at"));
     }
 }

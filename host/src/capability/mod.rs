@@ -7,6 +7,7 @@
 //! read-only at `/workspace`).
 
 pub mod git;
+pub mod grants;
 pub mod host;
 
 use crate::job::ServiceEvent;

@@ -135,6 +135,9 @@ pub enum CliError {
     /// The bus failed: a bad broker URL, a broker that cannot be reached.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// The credentials file cannot be used.
+    #[error(transparent)]
+    Access(#[from] copper_wasm::access::AccessError),
     /// The host could not start.
     #[error("cannot start the host")]
     Start(#[source] Box<HostError>),
@@ -203,6 +206,7 @@ impl CliError {
             | CliError::NotAPlugin { .. }
             | CliError::PluginName(_)
             | CliError::HostId(_)
+            | CliError::Access(_)
             | CliError::Exists(_)
             | CliError::NoTemplate(_) => 2,
             CliError::Request(error) => match error {

@@ -10,6 +10,7 @@ mod run;
 mod scaffold;
 
 use clap::{Args, Parser, Subcommand};
+use copper_wasm::access::{AccessError, Credentials, Grant};
 use copper_wasm::bus::BrokerAddress;
 use copper_wasm::host::{BrokerChoice, Host, HostConfig};
 use copper_wasm::protocol::{Object, Status};
@@ -154,6 +155,11 @@ struct HostArgs {
     /// Cache folder: /fetch, /web, compiled components.
     #[arg(long, default_value = ".copper", value_name = "DIR")]
     cache: PathBuf,
+    /// Who may connect to the embedded broker (default: the cache folder's
+    /// credentials.yaml, made the first time); also the login used with `--broker`
+    /// on loopback when its URL has none.
+    #[arg(long, env = "COPPER_CREDENTIALS", value_name = "FILE")]
+    credentials: Option<PathBuf>,
     /// Also host this component file (repeatable).
     #[arg(long = "component", value_name = "FILE")]
     components: Vec<PathBuf>,
@@ -195,17 +201,36 @@ impl HostArgs {
     }
 
     /// The host's configuration; the embedded broker listens on `default_listen`
-    /// unless `--listen` says otherwise.
-    fn config(&self, default_listen: SocketAddr) -> Result<HostConfig, CliError> {
-        let broker = match &self.broker {
-            Some(url) => BrokerChoice::External(BrokerAddress::parse(url)?),
-            None => BrokerChoice::Embedded(self.listen.unwrap_or(default_listen)),
-        };
+    /// unless `--listen` says otherwise. A loopback broker given with no login is
+    /// logged into as the credentials file's user granted `grant` (`host` when
+    /// services are hosted here too), when there is one.
+    fn config(&self, default_listen: SocketAddr, grant: Grant) -> Result<HostConfig, CliError> {
         let mut config = HostConfig {
-            broker,
             cache: self.cache.clone(),
             components: self.components.clone(),
+            credentials: self.credentials.clone(),
             ..HostConfig::default()
+        };
+        config.broker = match &self.broker {
+            Some(url) => {
+                let mut address = BrokerAddress::parse(url)?;
+                if address.credentials.is_none() && is_loopback(&address.host) {
+                    // Hosting services here too makes this a host on that broker.
+                    let grant = match self.no_local_services {
+                        true => grant,
+                        false => Grant::Host,
+                    };
+                    let file = config.credentials_file();
+                    match Credentials::read(&file) {
+                        Ok(credentials) => address.credentials = credentials.login_for(&grant),
+                        Err(AccessError::Io { source, .. })
+                            if source.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+                BrokerChoice::External(address)
+            }
+            None => BrokerChoice::Embedded(self.listen.unwrap_or(default_listen)),
         };
         config.scheduler.concurrency = self.concurrency.max(1);
         if self.no_builtins {
@@ -243,6 +268,14 @@ pub fn main() -> Result<(), CliError> {
         .build()
         .map_err(CliError::AsyncRuntime)?;
     runtime.block_on(dispatch(cli.command))
+}
+
+/// True for `localhost` and loopback addresses.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 const ANY_LOOPBACK_PORT: SocketAddr =
@@ -330,7 +363,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
 }
 
 async fn serve(args: HostArgs) -> Result<(), CliError> {
-    let mut config = args.config(MQTT_LOOPBACK)?;
+    let mut config = args.config(MQTT_LOOPBACK, Grant::Host)?;
     let host_id = match &args.host_id {
         Some(id) if copper_wasm::protocol::is_safe_name(id) => id.clone(),
         Some(id) => return Err(CliError::HostId(id.clone())),
@@ -496,7 +529,7 @@ async fn call(
         ),
         None => None,
     };
-    let mut config = args.config(ANY_LOOPBACK_PORT)?;
+    let mut config = args.config(ANY_LOOPBACK_PORT, Grant::Runner)?;
     if !args.no_local_services
         && let Some(file) = args.services_file(std::path::Path::new("."))?
     {

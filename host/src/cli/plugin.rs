@@ -46,7 +46,11 @@ pub async fn check(file: &Path) -> Result<(), CliError> {
             Limits::default(),
         )
         .map_err(copper_wasm::host::HostError::Runtime)?;
-        Ok::<_, CliError>(runtime.load(&bytes).await)
+        Ok::<_, CliError>(
+            runtime
+                .load(&bytes, copper_wasm::capability::grants::Grants::trusted())
+                .await,
+        )
     }
     .await;
     let _ = std::fs::remove_dir_all(&scratch);

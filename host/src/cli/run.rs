@@ -3,6 +3,7 @@
 
 use super::{ANY_LOOPBACK_PORT, CliError, HostArgs, interrupted, print_json};
 use copper_wasm::Host;
+use copper_wasm::access::Grant;
 use copper_wasm::environment::Environment;
 use copper_wasm::host::HostError;
 use copper_wasm::progress::{Progress, Style};
@@ -105,7 +106,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         .to_path_buf();
     let env = environment(args.env_file.as_deref(), &folder)?;
     let services = args.host.services_file(&folder)?.unwrap_or_default();
-    let mut config = args.host.config(ANY_LOOPBACK_PORT)?;
+    let mut config = args.host.config(ANY_LOOPBACK_PORT, Grant::Runner)?;
     // Components are cheap to host; containers only start for the services the workflow uses.
     let used: Vec<&str> = workflow.steps.iter().map(|s| s.service()).collect();
     config.services = services

@@ -215,7 +215,7 @@ impl LambdaService {
             };
             let ending = tokio::select! {
                 ending = exited => ending,
-                () = tokio::time::sleep(job.timeout) => Ending::TimedOut,
+                () = tokio::time::sleep(job.left) => Ending::TimedOut,
                 () = self.shutdown.cancelled() => Ending::Stopped,
             };
             if !matches!(ending, Ending::Exited(_)) {

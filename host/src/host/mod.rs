@@ -8,9 +8,11 @@ mod run;
 
 pub use run::{Checked, RunError};
 
+use crate::access::{AccessError, Credentials};
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::bus::{BrokerAddress, Bus, BusError, Will};
 use crate::capability::git::GitConfig;
+use crate::capability::grants::Grants;
 use crate::component::{Limits, LoadError, Runtime, default_compiled_cache};
 use crate::connector::Connector;
 use crate::docker::{
@@ -100,6 +102,9 @@ pub struct HostConfig {
     pub component_bytes: Vec<Vec<u8>>,
     /// Services of a services file: components, containers and external services.
     pub services: Vec<ServiceSpec>,
+    /// Who may connect to the embedded broker (default `<cache>/credentials.yaml`,
+    /// made at first start; see [`crate::access`]).
+    pub credentials: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -118,8 +123,44 @@ impl Default for HostConfig {
             components: Vec::new(),
             component_bytes: Vec::new(),
             services: Vec::new(),
+            credentials: None,
         }
     }
+}
+
+impl HostConfig {
+    /// The embedded broker's credentials file.
+    pub fn credentials_file(&self) -> PathBuf {
+        self.credentials
+            .clone()
+            .unwrap_or_else(|| self.cache.join(crate::access::file::FILE_NAME))
+    }
+}
+
+/// The embedded broker's users: the credentials file, made when missing with a
+/// user for each external service.
+fn broker_credentials(config: &HostConfig) -> Result<Credentials, AccessError> {
+    let external: Vec<String> = config
+        .services
+        .iter()
+        .filter(|s| matches!(s.backend, BackendSpec::External))
+        .map(|s| s.name.clone())
+        .collect();
+    let path = config.credentials_file();
+    let credentials = Credentials::load_or_create(&path, &external)?;
+    for service in &external {
+        let grant = crate::access::Grant::Serve(service.clone());
+        if !credentials
+            .users()
+            .any(|(_, grants)| grants.contains(&grant))
+        {
+            tracing::warn!(
+                file = %path.display(),
+                "no user of the embedded broker may serve `{service}`: add one granted `serve {service}`"
+            );
+        }
+    }
+    Ok(credentials)
 }
 
 /// Why a host cannot start.
@@ -145,6 +186,9 @@ pub enum HostError {
     /// The embedded broker failed.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// The embedded broker's credentials file cannot be used.
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// The bus failed.
     #[error(transparent)]
     Bus(#[from] BusError),
@@ -250,7 +294,7 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
     if config.builtins {
         for (name, bytes) in crate::builtin::ALL {
             let component = runtime
-                .load(bytes)
+                .load(bytes, Grants::trusted())
                 .await
                 .map_err(|source| HostError::Load {
                     name: format!("`{name}` (built in)"),
@@ -261,7 +305,7 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
     }
     for (index, bytes) in config.component_bytes.iter().enumerate() {
         let component = runtime
-            .load(bytes)
+            .load(bytes, Grants::trusted())
             .await
             .map_err(|source| HostError::Load {
                 name: format!("component #{} given as bytes", index + 1),
@@ -273,14 +317,21 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
         .services
         .iter()
         .filter_map(|spec| match &spec.backend {
-            BackendSpec::Component(source) => Some((Some(spec.name.as_str()), source.clone())),
+            BackendSpec::Component(source) => Some((
+                Some(spec.name.as_str()),
+                source.clone(),
+                (spec.grants.clone(), spec.concurrency),
+            )),
             _ => None,
         });
-    let files = config
-        .components
-        .iter()
-        .map(|path| (None, ComponentSource::File(path.clone())));
-    for (name, source) in files.chain(declared) {
+    let files = config.components.iter().map(|path| {
+        (
+            None,
+            ComponentSource::File(path.clone()),
+            Default::default(),
+        )
+    });
+    for (name, source, (grants, concurrency)) in files.chain(declared) {
         let bytes = match &source {
             ComponentSource::File(path) => {
                 std::fs::read(path).map_err(|source| HostError::Read {
@@ -303,7 +354,7 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
             }
         };
         let component = runtime
-            .load(&bytes)
+            .load(&bytes, grants)
             .await
             .map_err(|error| HostError::Load {
                 name: source.to_string(),
@@ -318,7 +369,7 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
                 described: component.info().name.clone(),
             });
         }
-        registry.add(Service::component(component))?;
+        registry.add(Service::component(component).with_concurrency(concurrency))?;
     }
     Ok(registry)
 }
@@ -444,7 +495,8 @@ async fn add_lambdas(
             shutdown: containers.stopping.child_token(),
         };
         containers.sidecars.push(sidecars);
-        if let Err(error) = registry.add(Service::container(lambda, docker.timeout)) {
+        let service = Service::container(lambda, docker.timeout).with_concurrency(spec.concurrency);
+        if let Err(error) = registry.add(service) {
             containers.stop().await;
             return Err(error.into());
         }
@@ -488,7 +540,8 @@ impl Host {
             let connector = match &config.broker {
                 BrokerChoice::Embedded(addr) => {
                     let links = registry.services().count() + SPARE_LINKS;
-                    Connector::Embedded(EmbeddedBroker::start(*addr, links)?)
+                    let credentials = broker_credentials(&config)?;
+                    Connector::Embedded(EmbeddedBroker::start(*addr, links, credentials)?)
                 }
                 BrokerChoice::External(address) => Connector::Tcp(address.clone()),
             };
@@ -551,8 +604,10 @@ impl Host {
         }
         let sandbox = containers.sandbox.clone();
         let bus = self.connect("copper-wasm-docker", None).await?;
-        let address = self.address();
         for (spec, docker) in services {
+            let address = self
+                .connector
+                .address_for(&crate::access::Grant::Serve(spec.name.clone()));
             let running = long_running::start(
                 &containers.engine,
                 &spec.name,

@@ -22,7 +22,8 @@ pub struct RunState {
     pub workflow: String,
     /// The workflow file it was read from.
     pub source: PathBuf,
-    /// `running`, `success`, `failed`.
+    /// `running`, `success`, `failed`; `interrupted` when read back after the
+    /// process running it ended before the run did (it crashed or was killed).
     pub status: String,
     /// When it began (RFC 3339).
     pub started: String,
@@ -72,6 +73,8 @@ pub struct RunRecord {
     events: std::fs::File,
     state: RunState,
     secrets: Vec<String>,
+    /// The run's lock, held until the record is dropped.
+    _lock: std::fs::File,
 }
 
 /// The folder holding every run under the cache folder.
@@ -151,6 +154,18 @@ impl RunRecord {
     }
 
     fn open_with(dir: PathBuf, state: RunState, secrets: Vec<String>) -> std::io::Result<Self> {
+        // Held while the run goes on: a `running` run whose lock nobody holds was interrupted.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))?;
+        if lock.try_lock().is_err() {
+            return Err(std::io::Error::other(format!(
+                "run {} is going on in another process",
+                state.id
+            )));
+        }
         let events = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -160,6 +175,7 @@ impl RunRecord {
             events,
             state,
             secrets,
+            _lock: lock,
         };
         record.write_state()?;
         Ok(record)
@@ -288,9 +304,20 @@ fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
+/// The file a run's process keeps locked while the run goes on.
+const LOCK_FILE: &str = "lock";
+
+/// True while some process holds the run's lock.
+fn going_on(dir: &Path) -> bool {
+    std::fs::File::open(dir.join(LOCK_FILE)).is_ok_and(|file| file.try_lock_shared().is_err())
+}
+
 fn read_state(dir: &Path) -> std::io::Result<RunState> {
     let text = std::fs::read_to_string(dir.join("state.json"))?;
     let mut state: RunState = serde_json::from_str(&text).map_err(std::io::Error::other)?;
+    if state.status == "running" && !going_on(dir) {
+        state.status = "interrupted".into();
+    }
     for entry in std::fs::read_dir(dir.join("steps"))? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "json")

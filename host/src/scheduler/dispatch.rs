@@ -132,10 +132,11 @@ impl Dispatch {
             return;
         }
         let dispatch = self.clone();
+        let arrived = Instant::now();
         self.tracker.spawn(async move {
             dispatch.publish_start(&topic, &request).await;
             let _permit = dispatch.lane.permits.acquire().await;
-            let outcome = dispatch.execute(&topic, &request).await;
+            let outcome = dispatch.execute(&topic, &request, arrived).await;
             dispatch.conclude(&topic, &request, outcome, delivery).await;
             dispatch.lane.pending.fetch_sub(1, Ordering::SeqCst);
         });
@@ -166,7 +167,14 @@ impl Dispatch {
         }
     }
 
-    async fn execute(&self, topic: &str, request: &Object) -> Result<Object, Failure> {
+    /// Runs a request that arrived at `arrived`: its deadline counts from then, so
+    /// time spent waiting for a worker is part of it.
+    async fn execute(
+        &self,
+        topic: &str,
+        request: &Object,
+        arrived: Instant,
+    ) -> Result<Object, Failure> {
         let action = self.service.actions.get(topic).ok_or_else(|| {
             Failure::new(FailureKind::InvalidInput, format!("no action `{topic}`"))
         })?;
@@ -193,6 +201,19 @@ impl Dispatch {
                 .service
                 .default_timeout
                 .unwrap_or(self.config.default_timeout),
+        };
+        let waited = arrived.elapsed();
+        let Some(left) = timeout.checked_sub(waited).filter(|left| !left.is_zero()) else {
+            return Err(Failure::new(
+                FailureKind::TimedOut,
+                format!(
+                    "waited {} for a free worker, past its timeout of {}",
+                    humantime::format_duration(Duration::from_millis(
+                        u64::try_from(waited.as_millis()).unwrap_or(u64::MAX)
+                    )),
+                    humantime::format_duration(timeout)
+                ),
+            ));
         };
         schema::check(&action.input, &input).map_err(|why| {
             masked(Failure::new(
@@ -245,6 +266,7 @@ impl Dispatch {
             topic,
             input: fields,
             timeout,
+            left,
             events,
             secrets: &secrets,
         };

@@ -36,7 +36,7 @@ use tokio_util::task::TaskTracker;
 /// What runs a service.
 pub enum Backend {
     /// A WASI component.
-    Component(ComponentService),
+    Component(Box<ComponentService>),
     /// A Docker container per request.
     Container(Box<LambdaService>),
 }
@@ -49,13 +49,22 @@ pub struct Service {
     actions: BTreeMap<String, Arc<ActionSchemas>>,
     /// Deadline of a request that gives none (else the scheduler's default).
     default_timeout: Option<Duration>,
+    /// Its share of the workers: requests running at once (else the scheduler's).
+    concurrency: Option<usize>,
 }
 
 impl Service {
+    /// The same service, running at most `concurrency` requests at once when given
+    /// (its share of the host's workers; the scheduler's `concurrency` otherwise).
+    pub fn with_concurrency(mut self, concurrency: Option<usize>) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
     /// A service run by a component.
     pub fn component(component: ComponentService) -> Self {
         let info = component.info().clone();
-        Self::new(info, Backend::Component(component), None)
+        Self::new(info, Backend::Component(Box::new(component)), None)
     }
 
     /// A service run by a container per request; `timeout` is its requests' default deadline.
@@ -79,6 +88,7 @@ impl Service {
             backend,
             actions,
             default_timeout,
+            concurrency: None,
         }
     }
 
@@ -280,8 +290,10 @@ pub async fn serve(
         topic: topic.clone(),
         payload: presence.with_state(HostState::Dead).to_json(),
     };
+    // A host that serves nothing (a runner's) is no host to the others: no presence.
+    let serves = !presence.services.is_empty();
     let options = ConnectOptions {
-        will: Some(will),
+        will: serves.then_some(will),
         keep_alive: config.keep_alive,
         ..ConnectOptions::new(format!("copper-wasm-{host_id}"))
     };
@@ -301,7 +313,8 @@ pub async fn serve(
         let bus = connector
             .connect_with(options, CancellationToken::new())
             .await?;
-        let lane = Arc::new(Lane::new(config.concurrency, config.queue));
+        let concurrency = service.concurrency.unwrap_or(config.concurrency);
+        let lane = Arc::new(Lane::new(concurrency, config.queue));
         let answers = Arc::new(Answers::new(config.recent));
         for (topic, filter) in service.actions.keys().zip(&here.filters) {
             let subscription = bus.subscribe_work(filter).await?;
@@ -333,14 +346,16 @@ pub async fn serve(
     if matches!(connector, Connector::Embedded(_)) {
         probe::describe_embedded(&presence_bus).await?;
     }
-    presence_bus.announce(&topic, presence.to_json()).await?;
-    tracker.spawn(adopt::adopt_the_dead(
-        hosts.clone(),
-        host_id.clone(),
-        connector.clone(),
-        presence_bus.clone(),
-        shutdown.clone(),
-    ));
+    if serves {
+        presence_bus.announce(&topic, presence.to_json()).await?;
+        tracker.spawn(adopt::adopt_the_dead(
+            hosts.clone(),
+            host_id.clone(),
+            connector.clone(),
+            presence_bus.clone(),
+            shutdown.clone(),
+        ));
+    }
     Ok(Serving {
         served,
         presence,
@@ -366,8 +381,11 @@ impl Serving {
     /// `<service>/status` says `down` only when no other host serves the service.
     pub async fn stop(self) {
         let topic = presence::host_topic(&self.presence.id);
-        let stopping = self.presence.with_state(HostState::Stopping).to_json();
-        let _ = self.presence_bus.announce(&topic, stopping).await;
+        let serves = !self.presence.services.is_empty();
+        if serves {
+            let stopping = self.presence.with_state(HostState::Stopping).to_json();
+            let _ = self.presence_bus.announce(&topic, stopping).await;
+        }
         for served in &self.served {
             for filter in &served.filters {
                 served.bus.stop_receiving(filter);
@@ -392,7 +410,9 @@ impl Serving {
             }
             served.bus.close().await;
         }
-        let _ = self.presence_bus.announce(&topic, "").await;
+        if serves {
+            let _ = self.presence_bus.announce(&topic, "").await;
+        }
         self.presence_bus.close().await;
     }
 }

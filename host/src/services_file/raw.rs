@@ -23,6 +23,30 @@ pub(super) struct RawService {
     #[serde(default)]
     pub(super) external: bool,
     pub(super) actions: Option<Spanned<RawActions>>,
+    pub(super) grants: Option<Spanned<RawGrants>>,
+    pub(super) concurrency: Option<Spanned<u64>>,
+}
+
+/// A component's `grants:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGrants {
+    #[serde(default)]
+    pub(super) capabilities: Vec<String>,
+    #[serde(default)]
+    pub(super) folders: Vec<RawFolder>,
+    #[serde(default)]
+    pub(super) env: Vec<String>,
+}
+
+/// One folder of `grants.folders`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFolder {
+    pub(super) host: String,
+    pub(super) guest: String,
+    #[serde(default)]
+    pub(super) write: bool,
 }
 
 /// A service's `actions:`, a list of names or a map of described actions.

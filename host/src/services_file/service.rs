@@ -1,6 +1,7 @@
 //! A service of the file and the backend that runs it.
 
 use super::docker::DockerSpec;
+use crate::capability::grants::Grants;
 use crate::service::{ActionInfo, ServiceInfo};
 use std::fmt;
 use std::path::PathBuf;
@@ -18,6 +19,10 @@ pub struct ServiceSpec {
     pub backend: BackendSpec,
     /// Its actions, when declared (a component describes its own).
     pub actions: Option<Vec<ActionInfo>>,
+    /// What a component is granted (nothing unless the file says so).
+    pub grants: Grants,
+    /// Requests of this service running at once, when the file says (its share of the workers).
+    pub concurrency: Option<usize>,
 }
 
 impl ServiceSpec {

@@ -228,6 +228,51 @@ pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! { strict_booleans: true }
 }
 
+/// The YAML library's error in words for the file's author: no location (the
+/// caller puts file and line in front), no advice about the library's options.
+pub fn yaml_message(error: &serde_saphyr::Error) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    let mut inner = error;
+    while let serde_saphyr::Error::WithSnippet { error, .. } = inner {
+        inner = error;
+    }
+    if let serde_saphyr::Error::Budget { breach, .. } = inner {
+        let what = match breach {
+            BudgetBreach::Nodes { .. } => "too many values".to_string(),
+            BudgetBreach::Depth { depth } => format!("nested {depth} levels deep"),
+            BudgetBreach::ScalarBytes { .. } | BudgetBreach::InputBytes { .. } => {
+                "too much text".to_string()
+            }
+            BudgetBreach::AliasAnchorRatio { .. } | BudgetBreach::MergeKeys { .. } => {
+                "too many aliases or merges".to_string()
+            }
+            _ => "too large".to_string(),
+        };
+        return format!(
+            "the document is too large or too deep for a workflow or services file ({what})"
+        );
+    }
+    let mut options = serde_saphyr::RenderOptions::new(&serde_saphyr::UserMessageFormatter);
+    options.snippets = serde_saphyr::SnippetMode::Off;
+    let text = error.render_with_options(options);
+    let mut first = text.lines().next().unwrap_or_default();
+    while let Some(rest) = first.strip_prefix("error: ") {
+        first = rest;
+    }
+    let first = match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((_, message)) => message,
+        None => first,
+    };
+    // A plain message ends with its own ` at line L, column C`.
+    match first.rfind(" at line ") {
+        Some(at) => first[..at].to_string(),
+        None => first.to_string(),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -391,6 +436,29 @@ pub(crate) mod tests {
         );
         wf.check_actions(&["fetcher/fetch".into()], &["markdown".into()])
             .unwrap();
+    }
+
+    #[test]
+    fn yaml_errors_speak_to_the_author_not_of_the_library() {
+        let parse = |text: &str| {
+            Workflow::parse(text, Path::new("w.yaml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let duplicate = parse("- action: a/b\n  x: 1\n  x: 2\n");
+        assert!(
+            duplicate.starts_with("w.yaml:3")
+                && duplicate.contains("duplicate")
+                && !duplicate.contains("DuplicateKeyPolicy")
+                && !duplicate.contains("error:"),
+            "{duplicate}"
+        );
+        let values = vec!["1"; 300_000].join(",");
+        let big = parse(&format!("- action: a/b\n  list: [{values}]\n"));
+        assert!(
+            big.contains("too large") && !big.contains("Nodes") && !big.contains("error:"),
+            "{big}"
+        );
     }
 }
 

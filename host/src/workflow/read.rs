@@ -76,9 +76,7 @@ pub(super) fn error(
 /// A YAML error, at the place the YAML library names.
 fn syntax_error(source: &Path, e: serde_saphyr::Error) -> WorkflowError {
     let location = e.location();
-    let message = e.to_string();
-    // The library's text leads with its own location; ours is in front already.
-    let message = message.lines().next().unwrap_or_default();
+    let message = super::yaml_message(&e);
     let (line, column) = (location.map(|l| l.line()), location.map(|l| l.column()));
     error(source, line, column, None, message)
 }

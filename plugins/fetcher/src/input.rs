@@ -166,7 +166,7 @@ pub fn input_schema() -> Value {
         "properties": {
             "type": {"enum": ["github", "git", "local"], "description": "where the files come from (default github)"},
             "repository": {"type": "string", "description": "github: org/repo; git: a URL or path"},
-            "url": {"type": "string", "description": "git: a URL or a local path"},
+            "url": {"type": "string", "description": "git: a URL, or the path of a repository inside the workspace"},
             "path": {"type": "string", "description": "local: a folder inside the workspace"},
             "ref": {"type": "string", "description": "branch or tag"},
             "filter": {

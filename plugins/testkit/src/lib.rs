@@ -12,7 +12,7 @@ mod component {
 
     struct Testkit;
 
-    const ACTIONS: [(&str, &str); 9] = [
+    const ACTIONS: [(&str, &str); 10] = [
         ("echo", "Return the input fields as results"),
         ("fail", "Fail with kind `failed`"),
         ("trap", "Panic (a trap)"),
@@ -31,6 +31,10 @@ mod component {
             "Fail the first `fail_times` tries, counted in the file `counter` under /fetch",
         ),
         ("sleep", "Sleep `ms` milliseconds, then echo the input"),
+        (
+            "read",
+            "Read the file `path` (wherever it is) and the environment variable `variable`",
+        ),
     ];
 
     impl exports::copper::service::service::Guest for Testkit {
@@ -144,6 +148,17 @@ mod component {
                         map.remove("action");
                     }
                     Ok(value.to_string())
+                }
+                "read" => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&req.input).unwrap_or_default();
+                    let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
+                    let file = match std::fs::read_to_string(text("path")) {
+                        Ok(contents) => serde_json::json!(contents),
+                        Err(error) => serde_json::json!({"error": error.to_string()}),
+                    };
+                    let env = std::env::var(text("variable")).ok();
+                    Ok(serde_json::json!({"file": file, "env": env}).to_string())
                 }
                 "wc" => {
                     let value: serde_json::Value =

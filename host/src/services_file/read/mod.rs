@@ -34,7 +34,7 @@ pub(super) fn services(
         file: path.to_path_buf(),
         line: e.location().map(|l| l.line()),
         field: None,
-        message: library_message(&e.to_string()),
+        message: crate::workflow::yaml_message(&e),
     })?;
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let reader = Reader { path, dir, env };
@@ -78,19 +78,5 @@ impl Reader<'_> {
         self.env
             .interpolate(text)
             .map_err(|why| self.error(line, field, why))
-    }
-}
-
-/// The YAML library's message without its own `error: line L column C:` prefix
-/// (ours already says where).
-fn library_message(text: &str) -> String {
-    let first = text.lines().next().unwrap_or_default();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    match first
-        .strip_prefix("line ")
-        .and_then(|rest| rest.split_once(": "))
-    {
-        Some((_, message)) => message.to_string(),
-        None => first.to_string(),
     }
 }

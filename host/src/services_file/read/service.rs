@@ -1,9 +1,10 @@
 //! Reading one service: its name, the backend that runs it, and its actions.
 
 use super::Reader;
+use crate::capability::grants::{Folder, Grants, RESERVED_GUEST_PATHS};
 use crate::service::ActionInfo;
 use crate::services_file::ServicesFileError;
-use crate::services_file::raw::{RawAction, RawActions, RawService};
+use crate::services_file::raw::{RawAction, RawActions, RawGrants, RawService};
 use crate::services_file::service::{BackendSpec, ComponentSource, ServiceSpec};
 use serde_json::{Value, json};
 use serde_saphyr::Spanned;
@@ -42,6 +43,30 @@ impl Reader<'_> {
                 ));
             }
         };
+        let grants = match raw.grants {
+            None => Grants::default(),
+            Some(grants) if matches!(backend, BackendSpec::Component(_)) => {
+                self.grants(grants, &format!("{field}.grants"))?
+            }
+            Some(grants) => {
+                return Err(self.error(
+                    Some(grants.referenced.line()),
+                    &format!("{field}.grants"),
+                    "grants are for components (a container gets what its `docker` says)",
+                ));
+            }
+        };
+        let concurrency = match raw.concurrency {
+            None => None,
+            Some(n) if (1..=4096).contains(&n.value) => Some(n.value as usize),
+            Some(n) => {
+                return Err(self.error(
+                    Some(n.referenced.line()),
+                    &format!("{field}.concurrency"),
+                    "must be a whole number from 1 to 4096",
+                ));
+            }
+        };
         if !matches!(backend, BackendSpec::Component(_)) && actions.is_none() {
             return Err(self.error(
                 Some(line),
@@ -55,6 +80,80 @@ impl Reader<'_> {
             line,
             backend,
             actions,
+            grants,
+            concurrency,
+        })
+    }
+
+    /// `grants:` of a component: capabilities it may use, folders, environment variables.
+    fn grants(&self, raw: Spanned<RawGrants>, field: &str) -> Result<Grants, ServicesFileError> {
+        let line = Some(raw.referenced.line());
+        let raw = raw.value;
+        for capability in &raw.capabilities {
+            if !crate::capability::KNOWN.contains(&capability.as_str()) {
+                return Err(self.error(
+                    line,
+                    &format!("{field}.capabilities"),
+                    format!(
+                        "`{capability}` is not a capability; the host offers {}",
+                        crate::capability::KNOWN.join(", ")
+                    ),
+                ));
+            }
+        }
+        for name in &raw.env {
+            let plain = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !plain {
+                return Err(self.error(
+                    line,
+                    &format!("{field}.env"),
+                    format!("`{name}` is not the name of an environment variable"),
+                ));
+            }
+        }
+        let mut folders = Vec::new();
+        for (n, folder) in raw.folders.into_iter().enumerate() {
+            let at = format!("{field}.folders[{n}]");
+            let guest = folder.guest.trim_end_matches('/');
+            let plain = guest.starts_with('/')
+                && guest[1..]
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != "..");
+            let reserved = RESERVED_GUEST_PATHS
+                .iter()
+                .any(|r| guest == *r || guest.starts_with(&format!("{r}/")));
+            if !plain || reserved {
+                return Err(self.error(
+                    line,
+                    &format!("{at}.guest"),
+                    format!(
+                        "`{}` must be an absolute path of plain names, not under {}",
+                        folder.guest,
+                        RESERVED_GUEST_PATHS.join(", ")
+                    ),
+                ));
+            }
+            let host = self.dir.join(&folder.host);
+            if !host.is_dir() {
+                return Err(self.error(
+                    line,
+                    &format!("{at}.host"),
+                    format!("no folder {}", host.display()),
+                ));
+            }
+            folders.push(Folder {
+                host,
+                guest: guest.to_string(),
+                write: folder.write,
+            });
+        }
+        Ok(Grants {
+            trusted: false,
+            capabilities: raw.capabilities,
+            folders,
+            env: raw.env,
         })
     }
 

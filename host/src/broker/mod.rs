@@ -1,13 +1,18 @@
 //! The embedded MQTT broker (rumqttd), so that `copper-wasm run` needs no set-up.
 //!
-//! It listens on loopback by default, through a small relay that keeps small
-//! messages from waiting on TCP acknowledgements (see `relay`). rumqttd has no
-//! shutdown: its threads and port live until the process exits, which is what a
-//! CLI run wants.
+//! It listens on loopback by default. Every TCP client comes in through `relay`,
+//! which lets in only users of the credentials file ([`crate::access`]) and passes
+//! on only what their grants allow; the host's own clients use in-process links.
+//! rumqttd has no shutdown: its threads and port live until the process exits,
+//! which is what a CLI run wants.
 
+mod relay;
+
+use crate::access::{Credentials, Grant};
 use crate::bus::BrokerAddress;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// What can go wrong when starting the embedded broker.
@@ -25,6 +30,11 @@ pub enum BrokerError {
     /// An in-process link could not be made (the cause boxed: rumqttd's is large).
     #[error("the embedded MQTT broker refused an in-process link")]
     Link(#[source] Box<rumqttd::local::LinkError>),
+    /// Clients with no login would be let in from other machines.
+    #[error(
+        "the embedded MQTT broker would let clients in with no login on {0}: anonymous grants are for loopback only"
+    )]
+    AnonymousOffLoopback(SocketAddr),
     /// The broker thread did not start listening.
     #[error("the embedded MQTT broker did not start listening on {0} within 5 s")]
     NotListening(SocketAddr),
@@ -38,13 +48,22 @@ pub type Link = (rumqttd::local::LinkTx, rumqttd::local::LinkRx);
 pub struct EmbeddedBroker {
     addr: SocketAddr,
     /// In-process links made before the broker started (rumqttd makes them only then).
-    links: std::sync::Arc<std::sync::Mutex<Vec<Link>>>,
+    links: Arc<std::sync::Mutex<Vec<Link>>>,
+    /// Who may come in over TCP.
+    credentials: Arc<RwLock<Credentials>>,
 }
 
 impl EmbeddedBroker {
-    /// Starts a broker on `addr` (port 0 picks a free port), with `links` in-process
-    /// links for the host's own clients.
-    pub fn start(addr: SocketAddr, links: usize) -> Result<Self, BrokerError> {
+    /// Starts a broker on `addr` (port 0 picks a free port) that lets in the users
+    /// of `credentials`, with `links` in-process links for the host's own clients.
+    pub fn start(
+        addr: SocketAddr,
+        links: usize,
+        credentials: Credentials,
+    ) -> Result<Self, BrokerError> {
+        if !addr.ip().is_loopback() && !credentials.anonymous().is_empty() {
+            return Err(BrokerError::AnonymousOffLoopback(addr));
+        }
         let listener =
             TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
         let addr = listener
@@ -58,7 +77,12 @@ impl EmbeddedBroker {
                 .local_addr()
                 .map_err(|source| BrokerError::Bind { addr, source })?
         };
-        let mut broker = rumqttd::Broker::new(config(inner));
+        // rumqttd takes only the relay's login, so that no client gets round the relay.
+        let relay_login = rumqttd::protocol::Login {
+            username: "copper-wasm-relay".into(),
+            password: format!("{}", uuid::Uuid::new_v4().simple()),
+        };
+        let mut broker = rumqttd::Broker::new(config(inner, &relay_login));
         let mut made = Vec::with_capacity(links);
         for n in 0..links {
             match broker.link(&format!("copper-wasm-local-{n}")) {
@@ -85,14 +109,21 @@ impl EmbeddedBroker {
         listener
             .set_nonblocking(true)
             .map_err(|source| BrokerError::Bind { addr, source })?;
+        let credentials = Arc::new(RwLock::new(credentials));
+        let door = relay::Door {
+            inner,
+            credentials: credentials.clone(),
+            relay_login,
+        };
         std::thread::Builder::new()
             .name("mqtt-relay".into())
-            .spawn(move || relay::run(listener, inner))
+            .spawn(move || relay::run(listener, door))
             .map_err(|source| BrokerError::Bind { addr, source })?;
         tracing::debug!(%addr, "embedded MQTT broker listening");
         Ok(Self {
             addr,
-            links: std::sync::Arc::new(std::sync::Mutex::new(links)),
+            links: Arc::new(std::sync::Mutex::new(links)),
+            credentials,
         })
     }
 
@@ -106,92 +137,43 @@ impl EmbeddedBroker {
         self.addr
     }
 
-    /// The address clients connect to.
+    /// The address the host's own clients connect to, with the host's login.
     pub fn address(&self) -> BrokerAddress {
-        BrokerAddress::new(self.addr.ip().to_string(), self.addr.port())
+        self.address_for(&Grant::Host)
+    }
+
+    /// The address with the login of a user granted `grant`; for a service with no
+    /// such user, a new one (in memory only, for a container the host starts).
+    pub fn address_for(&self, grant: &Grant) -> BrokerAddress {
+        let mut address = BrokerAddress::new(self.addr.ip().to_string(), self.addr.port());
+        let found = self
+            .credentials
+            .read()
+            .expect("credentials lock")
+            .login_for(grant);
+        address.credentials = match (found, grant) {
+            (Some((user, password)), Grant::Host | Grant::Runner) => Some((user, password)),
+            (Some((user, password)), Grant::Serve(name)) if user == *name => Some((user, password)),
+            (_, grant) => {
+                let user = format!("copper-wasm-{}", uuid::Uuid::new_v4().simple());
+                let mut credentials = self.credentials.write().expect("credentials lock");
+                let password = credentials.add(&user, vec![grant.clone()]);
+                Some((user, password))
+            }
+        };
+        address
     }
 }
 
-/// The front door of the embedded broker.
-///
-/// rumqttd writes to its sockets without TCP_NODELAY, so a small message that
-/// follows another within 40 ms waits for the peer's delayed ACK: every request
-/// would take 44 ms. The relay accepts clients with TCP_NODELAY, and acknowledges
-/// what rumqttd sends at once (TCP_QUICKACK, re-armed after every read), so that
-/// rumqttd's Nagle never waits.
-mod relay {
-    use socket2::SockRef;
-    use std::net::SocketAddr;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
-
-    pub fn run(listener: std::net::TcpListener, inner: SocketAddr) {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(error) => return tracing::error!(%error, "the broker relay cannot start"),
-        };
-        runtime.block_on(async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => listener,
-                Err(error) => return tracing::error!(%error, "the broker relay cannot listen"),
-            };
-            loop {
-                match listener.accept().await {
-                    Ok((client, _)) => {
-                        tokio::spawn(async move {
-                            if let Err(error) = connect(client, inner).await {
-                                tracing::debug!(%error, "broker relay connection ended");
-                            }
-                        });
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "broker relay cannot accept; retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        });
-    }
-
-    async fn connect(client: TcpStream, inner: SocketAddr) -> std::io::Result<()> {
-        let upstream = TcpStream::connect(inner).await?;
-        client.set_nodelay(true)?;
-        upstream.set_nodelay(true)?;
-        let (mut client_read, mut client_write) = client.into_split();
-        let (mut upstream_read, mut upstream_write) = upstream.into_split();
-        let to_broker = async {
-            let result = tokio::io::copy(&mut client_read, &mut upstream_write).await;
-            let _ = upstream_write.shutdown().await;
-            result
-        };
-        let to_client = async {
-            let mut buffer = vec![0u8; 64 * 1024];
-            loop {
-                SockRef::from(upstream_read.as_ref()).set_tcp_quickack(true)?;
-                let n = upstream_read.read(&mut buffer).await?;
-                if n == 0 {
-                    let _ = client_write.shutdown().await;
-                    return Ok::<u64, std::io::Error>(0);
-                }
-                client_write.write_all(&buffer[..n]).await?;
-            }
-        };
-        tokio::select! {
-            result = to_broker => result.map(|_| ()),
-            result = to_client => result.map(|_| ()),
-        }
-    }
-}
-
-fn config(addr: SocketAddr) -> rumqttd::Config {
+fn config(addr: SocketAddr, relay: &rumqttd::protocol::Login) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: 64 << 20,
         max_inflight_count: 1000,
-        auth: None,
+        auth: Some(HashMap::from([(
+            relay.username.clone(),
+            relay.password.clone(),
+        )])),
         external_auth: None,
         dynamic_filters: true,
     };

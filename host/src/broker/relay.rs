@@ -1,0 +1,258 @@
+//! The front door of the embedded broker: every TCP client comes through here.
+//!
+//! It lets in only clients that log in as a user of the credentials file (or
+//! that file's anonymous grants), passes on to rumqttd only what their grants
+//! allow (a publish, a subscription, a last will), and disconnects a client that
+//! tries anything else. rumqttd itself listens on a private loopback port and
+//! takes only the relay's own login, so nothing reaches it around the relay.
+//!
+//! It also keeps small messages from waiting on TCP acknowledgements: rumqttd
+//! writes to its sockets without TCP_NODELAY, so a small message that follows
+//! another within 40 ms would wait for the peer's delayed ACK (44 ms a request).
+//! The relay accepts clients with TCP_NODELAY, and acknowledges what rumqttd
+//! sends at once (TCP_QUICKACK, re-armed after every read).
+
+use crate::access::{self, Credentials, Grant};
+use bytes::{Bytes, BytesMut};
+use rumqttd::protocol::v4::{self, V4};
+use rumqttd::protocol::{ConnAck, ConnectReturnCode, Error as WireError, Login, Packet, Protocol};
+use socket2::SockRef;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+
+/// The largest packet a client may send (the broker's own limit).
+const MAX_PACKET: usize = 64 << 20;
+
+/// What every relayed connection shares.
+#[derive(Clone)]
+pub(super) struct Door {
+    /// rumqttd's private address.
+    pub inner: SocketAddr,
+    /// Who may come in.
+    pub credentials: Arc<RwLock<Credentials>>,
+    /// The login rumqttd takes, the relay's alone.
+    pub relay_login: Login,
+}
+
+/// Accepts clients on `listener` for ever.
+pub(super) fn run(listener: std::net::TcpListener, door: Door) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return tracing::error!(%error, "the broker relay cannot start"),
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(error) => return tracing::error!(%error, "the broker relay cannot listen"),
+        };
+        loop {
+            match listener.accept().await {
+                Ok((client, peer)) => {
+                    let door = door.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = connect(client, peer, door).await {
+                            tracing::debug!(%error, %peer, "broker relay connection ended");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "broker relay cannot accept; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+}
+
+/// A client let in: who it is and what it may do.
+struct Admitted {
+    client_id: String,
+    user: String,
+    grants: Vec<Grant>,
+}
+
+async fn connect(client: TcpStream, peer: SocketAddr, door: Door) -> std::io::Result<()> {
+    client.set_nodelay(true)?;
+    let (mut client_read, mut client_write) = client.into_split();
+    let mut buffer = BytesMut::with_capacity(4096);
+    let Some((kind, raw)) = next_packet(&mut client_read, &mut buffer).await? else {
+        return Ok(());
+    };
+    let (admitted, connect) = match admit(kind, raw, &door) {
+        Ok(admitted) => admitted,
+        Err(code) => {
+            tracing::warn!(%peer, ?code, "broker refused a client");
+            let mut refusal = BytesMut::new();
+            let connack = ConnAck {
+                session_present: false,
+                code,
+            };
+            let _ = V4.write(Packet::ConnAck(connack, None), &mut refusal);
+            client_write.write_all(&refusal).await?;
+            return client_write.shutdown().await;
+        }
+    };
+    let upstream = TcpStream::connect(door.inner).await?;
+    upstream.set_nodelay(true)?;
+    let (mut upstream_read, mut upstream_write) = upstream.into_split();
+    upstream_write.write_all(&connect).await?;
+    let to_broker = async {
+        let result = guard(
+            &mut client_read,
+            &mut buffer,
+            &mut upstream_write,
+            &admitted,
+        )
+        .await;
+        let _ = upstream_write.shutdown().await;
+        result
+    };
+    let to_client = async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            SockRef::from(upstream_read.as_ref()).set_tcp_quickack(true)?;
+            let n = upstream_read.read(&mut buffer).await?;
+            if n == 0 {
+                let _ = client_write.shutdown().await;
+                return Ok::<(), std::io::Error>(());
+            }
+            client_write.write_all(&buffer[..n]).await?;
+        }
+    };
+    tokio::select! {
+        result = to_broker => result,
+        result = to_client => result,
+    }
+}
+
+/// Checks a client's CONNECT: its login (or the anonymous grants) and its last
+/// will; returns who it is and the CONNECT to send rumqttd, with the relay's login.
+fn admit(kind: u8, raw: Bytes, door: &Door) -> Result<(Admitted, BytesMut), ConnectReturnCode> {
+    if kind != CONNECT {
+        return Err(ConnectReturnCode::ProtocolError);
+    }
+    let Ok(Packet::Connect(connect, _, will, _, login)) = parse(&raw) else {
+        return Err(ConnectReturnCode::MalformedPacket);
+    };
+    let credentials = door.credentials.read().expect("credentials lock");
+    let (user, grants) = match &login {
+        Some(login) => match credentials.login(&login.username, &login.password) {
+            Some(grants) => (login.username.clone(), grants.to_vec()),
+            None => return Err(ConnectReturnCode::BadUserNamePassword),
+        },
+        None if !credentials.anonymous().is_empty() => {
+            (String::new(), credentials.anonymous().to_vec())
+        }
+        None => return Err(ConnectReturnCode::NotAuthorized),
+    };
+    drop(credentials);
+    if let Some(will) = &will {
+        let topic = String::from_utf8_lossy(&will.topic);
+        if !access::may_publish(&grants, &topic) {
+            tracing::warn!(%user, client_id = %connect.client_id, %topic, "a last will on a topic not granted");
+            return Err(ConnectReturnCode::NotAuthorized);
+        }
+    }
+    let admitted = Admitted {
+        client_id: connect.client_id.clone(),
+        user,
+        grants,
+    };
+    let mut out = BytesMut::new();
+    let packet = Packet::Connect(connect, None, will, None, Some(door.relay_login.clone()));
+    V4.write(packet, &mut out)
+        .map_err(|_| ConnectReturnCode::MalformedPacket)?;
+    Ok((admitted, out))
+}
+
+/// Forwards a client's packets to the broker while its grants allow each.
+async fn guard(
+    client: &mut OwnedReadHalf,
+    buffer: &mut BytesMut,
+    upstream: &mut tokio::net::tcp::OwnedWriteHalf,
+    admitted: &Admitted,
+) -> std::io::Result<()> {
+    while let Some((kind, raw)) = next_packet(client, buffer).await? {
+        if let Some(refused) = refusal(kind, &raw, &admitted.grants) {
+            tracing::warn!(
+                user = %admitted.user,
+                client_id = %admitted.client_id,
+                %refused,
+                "broker disconnected a client for a topic it is not granted"
+            );
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("not granted: {refused}"),
+            ));
+        }
+        upstream.write_all(&raw).await?;
+    }
+    Ok(())
+}
+
+const CONNECT: u8 = 1;
+const PUBLISH: u8 = 3;
+const SUBSCRIBE: u8 = 8;
+
+/// What in a packet `grants` do not allow (`publish <topic>`, `subscribe <filter>`),
+/// or `None` when it may pass.
+fn refusal(kind: u8, raw: &Bytes, grants: &[Grant]) -> Option<String> {
+    match kind {
+        PUBLISH => match parse(raw) {
+            Ok(Packet::Publish(publish, _)) => {
+                let topic = String::from_utf8_lossy(&publish.topic);
+                (!access::may_publish(grants, &topic)).then(|| format!("publish {topic}"))
+            }
+            _ => Some("a malformed publish".into()),
+        },
+        SUBSCRIBE => match parse(raw) {
+            Ok(Packet::Subscribe(subscribe, _)) => subscribe
+                .filters
+                .iter()
+                .find(|filter| !access::may_subscribe(grants, &filter.path))
+                .map(|filter| format!("subscribe {}", filter.path)),
+            _ => Some("a malformed subscribe".into()),
+        },
+        CONNECT => Some("a second connect".into()),
+        _ => None,
+    }
+}
+
+/// Reads one packet with rumqttd's own reader.
+fn parse(raw: &Bytes) -> Result<Packet, WireError> {
+    V4.read_mut(&mut BytesMut::from(&raw[..]), MAX_PACKET)
+}
+
+/// The next whole packet from the client (its type and its bytes), `None` at the end.
+async fn next_packet(
+    client: &mut OwnedReadHalf,
+    buffer: &mut BytesMut,
+) -> std::io::Result<Option<(u8, Bytes)>> {
+    loop {
+        match v4::check(buffer.iter(), MAX_PACKET) {
+            Ok(header) => {
+                let raw = buffer.split_to(header.frame_length()).freeze();
+                return Ok(Some((header.byte1 >> 4, raw)));
+            }
+            Err(WireError::InsufficientBytes(_)) => {}
+            Err(error) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{error:?}"),
+                ));
+            }
+        }
+        if buffer.capacity() - buffer.len() < 4096 {
+            buffer.reserve(64 * 1024);
+        }
+        if client.read_buf(buffer).await? == 0 {
+            return Ok(None);
+        }
+    }
+}
