@@ -58,6 +58,19 @@ async fn until_dropped(events: &mut rumqttc::EventLoop) -> Vec<rumqttc::Publish>
     seen
 }
 
+/// Polls `events` until the broker accepts the connection.
+async fn connected(events: &mut rumqttc::EventLoop) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Event::Incoming(Packet::ConnAck(_)) = events.poll().await.expect("connected") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("a connection within 20 s");
+}
+
 /// Polls `events` until the broker acknowledges a subscription.
 async fn subscribed(events: &mut rumqttc::EventLoop) {
     tokio::time::timeout(Duration::from_secs(20), async {
@@ -129,6 +142,26 @@ async fn no_login_no_entry_and_a_runner_cannot_forge_a_finish() {
         .unwrap();
     until_dropped(&mut thief_events).await;
 
+    // Nor take a host's connection (and its session) over by using its client id.
+    let (_victim, mut victim_events) = plain_client(port, "copper-wasm-victim", &Grant::Host);
+    connected(&mut victim_events).await;
+    let victim = tokio::spawn(async move {
+        loop {
+            if let Err(error) = victim_events.poll().await {
+                return error.to_string();
+            }
+        }
+    });
+    let (_usurper, mut usurper_events) = plain_client(port, "copper-wasm-victim", &Grant::Runner);
+    connected(&mut usurper_events).await;
+    let usurping = tokio::spawn(async move {
+        loop {
+            if let Err(error) = usurper_events.poll().await {
+                return error.to_string();
+            }
+        }
+    });
+
     // A runner sees a request start (and its correlation id) but cannot answer it:
     // the forged finish is refused, the forger disconnected, the real result kept.
     let (forger, mut forger_events) = plain_client(port, "forger", &Grant::Runner);
@@ -174,6 +207,16 @@ async fn no_login_no_entry_and_a_runner_cannot_forge_a_finish() {
         .expect("the forger was disconnected")
         .unwrap();
     assert!(!out.stdout.contains("FORGED"), "{}", out.stdout);
+    assert!(
+        !victim.is_finished(),
+        "a runner took a host's connection over"
+    );
+    assert!(
+        !usurping.is_finished(),
+        "the runner with a host's id was disconnected"
+    );
+    victim.abort();
+    usurping.abort();
     let echoed = out
         .stdout
         .lines()

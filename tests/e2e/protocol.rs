@@ -328,3 +328,41 @@ async fn fifty_concurrent_calls_each_get_their_own_result() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_without_correlation_ids_gets_one_finish_per_request() {
+    // copper's runner takes the first message on `<action>/finish` as its answer: a
+    // duplicate would pass for the next request's finish.
+    let root = tempfile::tempdir().unwrap();
+    let testkit = copper_wasm::builtin::TESTKIT_PATH;
+    let (_serve, port) = serve(root.path(), &["--component", testkit], &[], &["testkit"]).await;
+    let (client, mut events) = plain_client(port, "copper-runner-py", &Grant::Runner);
+    client
+        .subscribe("testkit/echo/finish", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    const REQUESTS: u64 = 1000;
+    let mut answers = Vec::new();
+    for n in 0..REQUESTS {
+        client
+            .publish(
+                "testkit/echo",
+                QoS::AtLeastOnce,
+                false,
+                json!({"action": "testkit/echo", "n": n}).to_string(),
+            )
+            .await
+            .unwrap();
+        let finish = next_publish(&mut events).await;
+        let finish: Value = serde_json::from_slice(&finish.payload).unwrap();
+        answers.push(finish[0]["n"].as_u64().unwrap());
+    }
+    // Anything more within a second is a duplicate.
+    let more = tokio::time::timeout(Duration::from_secs(1), next_publish(&mut events)).await;
+    assert!(more.is_err(), "a finish more than the requests: {more:?}");
+    let expected: Vec<u64> = (0..REQUESTS).collect();
+    assert_eq!(
+        answers, expected,
+        "every finish answers its own request, in order"
+    );
+}

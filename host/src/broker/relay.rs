@@ -159,6 +159,13 @@ fn admit(kind: u8, raw: Bytes, door: &Door) -> Result<(Admitted, BytesMut), Conn
             return Err(ConnectReturnCode::NotAuthorized);
         }
     }
+    // Only hosts choose their client ids: anyone else's are prefixed with their user,
+    // so that no client can take over a host's session (and the requests it holds).
+    let mut connect = connect;
+    if !grants.contains(&Grant::Host) {
+        let owner = if user.is_empty() { "anonymous" } else { &user };
+        connect.client_id = format!("{owner}:{}", connect.client_id);
+    }
     let admitted = Admitted {
         client_id: connect.client_id.clone(),
         user,
