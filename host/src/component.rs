@@ -27,8 +27,8 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 /// How often the epoch advances: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// Epoch ticks a request runs before it yields to the others (10 ms).
-const SLICE_TICKS: u64 = 2;
+/// Epoch ticks a request runs before it yields to the others (5 ms).
+const SLICE_TICKS: u64 = 1;
 
 /// Output a component may print per request before the rest is dropped.
 const MAX_OUTPUT: usize = 64 * 1024;

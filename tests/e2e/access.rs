@@ -58,30 +58,29 @@ async fn until_dropped(events: &mut rumqttc::EventLoop) -> Vec<rumqttc::Publish>
     seen
 }
 
-/// Polls `events` until the broker accepts the connection.
-async fn connected(events: &mut rumqttc::EventLoop) {
+/// Polls `events` until a packet `wanted` picks arrives (20 s at most).
+async fn until(events: &mut rumqttc::EventLoop, what: &str, wanted: fn(&Packet) -> bool) {
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            if let Event::Incoming(Packet::ConnAck(_)) = events.poll().await.expect("connected") {
+            if let Event::Incoming(packet) = events.poll().await.expect("connected")
+                && wanted(&packet)
+            {
                 return;
             }
         }
     })
     .await
-    .expect("a connection within 20 s");
+    .unwrap_or_else(|_| panic!("{what} within 20 s"));
+}
+
+/// Polls `events` until the broker accepts the connection.
+async fn connected(events: &mut rumqttc::EventLoop) {
+    until(events, "a connection", |p| matches!(p, Packet::ConnAck(_))).await;
 }
 
 /// Polls `events` until the broker acknowledges a subscription.
 async fn subscribed(events: &mut rumqttc::EventLoop) {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let Event::Incoming(Packet::SubAck(_)) = events.poll().await.expect("connected") {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("a subscription acknowledged within 20 s");
+    until(events, "a subscription", |p| matches!(p, Packet::SubAck(_))).await;
 }
 
 /// Waits until `services` are up on the broker at `address`.

@@ -211,14 +211,17 @@ fn a_component_gets_only_what_its_entry_grants() {
         "steps:\n  - {id: granted, action: testkit/read, path: /content/a.txt, variable: GREETING}\n  - {id: other, action: testkit/read, path: /etc/hostname, variable: PATH}\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("copper.yaml"),
-        format!(
-            "services:\n  testkit:\n    component: {}\n    grants:\n      folders: [{{host: content, guest: /content}}]\n      env: [GREETING]\n",
+    // testkit served with `grants` (YAML lines under its entry).
+    let testkit_with = |grants: &str| {
+        let entry = format!(
+            "services:\n  testkit:\n    component: {}\n{grants}",
             copper_wasm::builtin::TESTKIT_PATH
-        ),
-    )
-    .unwrap();
+        );
+        std::fs::write(dir.join("copper.yaml"), entry).unwrap();
+    };
+    testkit_with(
+        "    grants:\n      folders: [{host: content, guest: /content}]\n      env: [GREETING]\n",
+    );
     let out = run("read.yaml");
     out.assert_success();
     let granted = outputs_of(&out.stdout, "granted");
@@ -227,14 +230,7 @@ fn a_component_gets_only_what_its_entry_grants() {
     let other = outputs_of(&out.stdout, "other");
     assert!(other["file"]["error"].is_string(), "{other}");
     assert!(other["env"].is_null(), "{other}");
-    std::fs::write(
-        dir.join("copper.yaml"),
-        format!(
-            "services:\n  testkit:\n    component: {}\n",
-            copper_wasm::builtin::TESTKIT_PATH
-        ),
-    )
-    .unwrap();
+    testkit_with("");
     let out = run("read.yaml");
     out.assert_success();
     let granted = outputs_of(&out.stdout, "granted");
@@ -242,14 +238,7 @@ fn a_component_gets_only_what_its_entry_grants() {
     assert!(granted["env"].is_null(), "{granted}");
 
     // A grant that would shadow the host's own folders is refused, with its line.
-    std::fs::write(
-        dir.join("copper.yaml"),
-        format!(
-            "services:\n  testkit:\n    component: {}\n    grants:\n      folders: [{{host: content, guest: /fetch/x}}]\n",
-            copper_wasm::builtin::TESTKIT_PATH
-        ),
-    )
-    .unwrap();
+    testkit_with("    grants:\n      folders: [{host: content, guest: /fetch/x}]\n");
     let out = run("read.yaml");
     out.assert_exit(2);
     assert!(
