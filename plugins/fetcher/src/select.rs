@@ -74,17 +74,10 @@ pub fn select_files(root: &Path, filter: &Filter) -> Result<Selection, String> {
                 continue;
             }
             if kind.is_symlink() {
-                // The sandbox itself refuses to read a link that leaves it: both are refusals.
-                let target = fs::read_link(root.join(&rel)).map_err(|e| {
-                    format!("symbolic link `{key}` points outside the repository (the sandbox refused it: {e})")
+                let resolved = resolve_inside(root, &rel).map_err(|why| {
+                    format!("symbolic link `{key}` points outside the repository ({why})")
                 })?;
-                if !link_stays_inside(&relative, &target) {
-                    return Err(format!(
-                        "symbolic link `{key}` points outside the repository (to `{}`)",
-                        target.display()
-                    ));
-                }
-                if !root.join(&rel).is_file() {
+                if !root.join(resolved).is_file() {
                     continue;
                 }
             }
@@ -120,21 +113,64 @@ fn slash_path(path: &Path) -> String {
         .join("/")
 }
 
-/// True when a link in folder `dir` (relative to the root) with `target` resolves inside the root.
-fn link_stays_inside(dir: &Path, target: &Path) -> bool {
-    let mut depth: usize = dir.components().count();
-    for component in target.components() {
-        match component {
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::ParentDir => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return false,
-            },
-            Component::RootDir | Component::Prefix(_) => return false,
+/// Links followed at most while resolving one path (as Linux's own limit).
+const MAX_HOPS: usize = 40;
+
+/// Where the path `rel` (relative to `root`) leads once every symbolic link on
+/// the way is followed, one part at a time: a path relative to `root`, or why
+/// it leaves `root` (a `..` above it, an absolute target, a target the sandbox
+/// refuses to read, too many links).
+fn resolve_inside(root: &Path, rel: &Path) -> Result<PathBuf, String> {
+    /// One part of a path still to walk.
+    enum Part {
+        Up,
+        Name(std::ffi::OsString),
+        Absolute,
+    }
+    let parts = |path: &Path| -> Vec<Part> {
+        path.components()
+            .filter_map(|component| match component {
+                Component::CurDir => None,
+                Component::ParentDir => Some(Part::Up),
+                Component::Normal(name) => Some(Part::Name(name.to_os_string())),
+                Component::RootDir | Component::Prefix(_) => Some(Part::Absolute),
+            })
+            .collect()
+    };
+    let mut resolved: Vec<std::ffi::OsString> = Vec::new();
+    let mut todo: std::collections::VecDeque<Part> = parts(rel).into();
+    let mut hops = 0;
+    while let Some(part) = todo.pop_front() {
+        match part {
+            Part::Up => {
+                if resolved.pop().is_none() {
+                    return Err("a `..` climbs above it".into());
+                }
+            }
+            Part::Absolute => return Err("a link's target is an absolute path".into()),
+            Part::Name(name) => {
+                resolved.push(name);
+                let here: PathBuf = resolved.iter().collect();
+                let is_link = fs::symlink_metadata(root.join(&here))
+                    .is_ok_and(|m| m.file_type().is_symlink());
+                if !is_link {
+                    continue;
+                }
+                hops += 1;
+                if hops > MAX_HOPS {
+                    return Err(format!("more than {MAX_HOPS} links in a row"));
+                }
+                // The sandbox itself refuses to read a link that leaves it.
+                let target = fs::read_link(root.join(&here))
+                    .map_err(|e| format!("the sandbox refused it: {e}"))?;
+                resolved.pop();
+                for part in parts(&target).into_iter().rev() {
+                    todo.push_front(part);
+                }
+            }
         }
     }
-    true
+    Ok(resolved.iter().collect())
 }
 
 #[cfg(test)]
@@ -164,11 +200,34 @@ mod tests {
     }
 
     #[test]
-    fn links_are_checked_lexically() {
-        assert!(link_stays_inside(Path::new("a/b"), Path::new("../c.md")));
-        assert!(link_stays_inside(Path::new("a"), Path::new("../c.md")));
-        assert!(!link_stays_inside(Path::new("a"), Path::new("../../c.md")));
-        assert!(!link_stays_inside(Path::new(""), Path::new("/etc/passwd")));
+    fn links_are_followed_part_by_part_and_kept_inside() {
+        let base =
+            std::env::temp_dir().join(format!("copper-fetcher-links-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let root = base.as_path();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/c.md"), "c").unwrap();
+        let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, root.join(at));
+        link("../c.md", "a/b/up.md").unwrap();
+        link("../../c.md", "a/out.md").unwrap();
+        link("/etc/passwd", "a/abs.md").unwrap();
+        link("/etc", "evil").unwrap();
+        link("../evil/passwd", "a/through.md").unwrap();
+        link("loop.md", "a/loop.md").unwrap();
+        assert_eq!(
+            resolve_inside(root, Path::new("a/b/up.md")),
+            Ok(PathBuf::from("a/c.md"))
+        );
+        for (at, why) in [
+            ("a/out.md", "climbs above"),
+            ("a/abs.md", "absolute"),
+            ("a/through.md", "absolute"),
+            ("a/loop.md", "links in a row"),
+        ] {
+            let error = resolve_inside(root, Path::new(at)).unwrap_err();
+            assert!(error.contains(why), "{at}: {error}");
+        }
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -1,0 +1,4 @@
+//! Fuzz target `expression`: see `copper_wasm_fuzz::expression` for what it feeds and checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| copper_wasm_fuzz::expression(data));

@@ -1,0 +1,4 @@
+//! Fuzz target `protocol`: see `copper_wasm_fuzz::protocol` for what it feeds and checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| copper_wasm_fuzz::protocol(data));

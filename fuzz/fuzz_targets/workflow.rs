@@ -1,0 +1,4 @@
+//! Fuzz target `workflow`: see `copper_wasm_fuzz::workflow` for what it feeds and checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| copper_wasm_fuzz::workflow(data));
