@@ -164,7 +164,12 @@ fn admit(kind: u8, raw: Bytes, door: &Door) -> Result<(Admitted, BytesMut), Conn
     let mut connect = connect;
     if !grants.contains(&Grant::Host) {
         let owner = if user.is_empty() { "anonymous" } else { &user };
-        connect.client_id = format!("{owner}:{}", connect.client_id);
+        // An empty id asks the broker for one of its own: a fresh one, not `user:`.
+        let id = match connect.client_id.is_empty() {
+            true => uuid::Uuid::new_v4().simple().to_string(),
+            false => std::mem::take(&mut connect.client_id),
+        };
+        connect.client_id = format!("{owner}:{id}");
     }
     let admitted = Admitted {
         client_id: connect.client_id.clone(),
