@@ -73,6 +73,16 @@ async fn until(events: &mut rumqttc::EventLoop, what: &str, wanted: fn(&Packet) 
     .unwrap_or_else(|_| panic!("{what} within 20 s"));
 }
 
+/// A client `id` logged in as granted `grant`, kept polling until it is disconnected.
+async fn stay_connected(port: u16, id: &str, grant: &Grant) -> tokio::task::JoinHandle<()> {
+    let (client, mut events) = plain_client(port, id, grant);
+    connected(&mut events).await;
+    tokio::spawn(async move {
+        let _client = client;
+        while events.poll().await.is_ok() {}
+    })
+}
+
 /// Polls `events` until the broker accepts the connection.
 async fn connected(events: &mut rumqttc::EventLoop) {
     until(events, "a connection", |p| matches!(p, Packet::ConnAck(_))).await;
@@ -142,24 +152,8 @@ async fn no_login_no_entry_and_a_runner_cannot_forge_a_finish() {
     until_dropped(&mut thief_events).await;
 
     // Nor take a host's connection (and its session) over by using its client id.
-    let (_victim, mut victim_events) = plain_client(port, "copper-wasm-victim", &Grant::Host);
-    connected(&mut victim_events).await;
-    let victim = tokio::spawn(async move {
-        loop {
-            if let Err(error) = victim_events.poll().await {
-                return error.to_string();
-            }
-        }
-    });
-    let (_usurper, mut usurper_events) = plain_client(port, "copper-wasm-victim", &Grant::Runner);
-    connected(&mut usurper_events).await;
-    let usurping = tokio::spawn(async move {
-        loop {
-            if let Err(error) = usurper_events.poll().await {
-                return error.to_string();
-            }
-        }
-    });
+    let victim = stay_connected(port, "copper-wasm-victim", &Grant::Host).await;
+    let usurping = stay_connected(port, "copper-wasm-victim", &Grant::Runner).await;
 
     // A runner sees a request start (and its correlation id) but cannot answer it:
     // the forged finish is refused, the forger disconnected, the real result kept.
