@@ -61,8 +61,14 @@ impl EmbeddedBroker {
         links: usize,
         credentials: Credentials,
     ) -> Result<Self, BrokerError> {
-        if !addr.ip().is_loopback() && !credentials.anonymous().is_empty() {
-            return Err(BrokerError::AnonymousOffLoopback(addr));
+        if !addr.ip().is_loopback() {
+            if !credentials.anonymous().is_empty() {
+                return Err(BrokerError::AnonymousOffLoopback(addr));
+            }
+            tracing::warn!(
+                %addr,
+                "the embedded MQTT broker listens beyond loopback: every client logs in, but without TLS; on a network others can read, use a broker with TLS (docs/security.md)"
+            );
         }
         let listener =
             TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
