@@ -116,6 +116,18 @@ async fn wait_up_at(address: &copper_wasm::bus::BrokerAddress, services: &[&str]
     bus.close().await;
 }
 
+/// A finish forged for the request whose start is `start`: its correlation id, a
+/// success, and a field no service gives.
+fn forged_finish(start: &[u8]) -> String {
+    let start: Value = serde_json::from_slice(start).unwrap();
+    serde_json::json!([{
+        "correlation_id": start["correlation_id"],
+        "status": "success",
+        "evil": "FORGED",
+    }])
+    .to_string()
+}
+
 /// A two-step workflow: a sleep, then an echo of the sleep's result.
 const SLEEP_THEN_ECHO: &str = "\
 steps:
@@ -171,18 +183,12 @@ async fn no_login_no_entry_and_a_runner_cannot_forge_a_finish() {
                 Err(error) => panic!("the forger lost its connection early: {error}"),
             }
         };
-        let start: Value = serde_json::from_slice(&start.payload).unwrap();
-        let forged = serde_json::json!([{
-            "correlation_id": start["correlation_id"],
-            "status": "success",
-            "evil": "FORGED",
-        }]);
         forger
             .publish(
                 "testkit/sleep/finish",
                 QoS::AtLeastOnce,
                 false,
-                forged.to_string(),
+                forged_finish(&start.payload),
             )
             .await
             .unwrap();
@@ -432,18 +438,12 @@ async fn mosquitto_with_a_password_file_and_the_acl_keeps_the_same_rules() {
     let forging = tokio::spawn(async move {
         loop {
             if let Ok(Event::Incoming(Packet::Publish(start))) = forger_events.poll().await {
-                let start: Value = serde_json::from_slice(&start.payload).unwrap();
-                let forged = serde_json::json!([{
-                    "correlation_id": start["correlation_id"],
-                    "status": "success",
-                    "evil": "FORGED",
-                }]);
                 let _ = forger
                     .publish(
                         "testkit/sleep/finish",
                         QoS::AtLeastOnce,
                         false,
-                        forged.to_string(),
+                        forged_finish(&start.payload),
                     )
                     .await;
             }
