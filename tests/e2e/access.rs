@@ -162,6 +162,13 @@ async fn no_login_no_entry_and_a_runner_cannot_forge_a_finish() {
         .await
         .unwrap();
     until_dropped(&mut thief_events).await;
+    // Nor leave a retained request, which every host subscribing later would run again.
+    let (retainer, mut retainer_events) = plain_client(port, "retainer", &Grant::Runner);
+    retainer
+        .publish("testkit/echo", QoS::AtLeastOnce, true, "{}")
+        .await
+        .unwrap();
+    until_dropped(&mut retainer_events).await;
 
     // Nor take a host's connection (and its session) over by using its client id.
     let victim = stay_connected(port, "copper-wasm-victim", &Grant::Host).await;

@@ -169,6 +169,14 @@ impl Credentials {
         };
         let mut users = BTreeMap::new();
         for (name, user) in raw.users {
+            // Others' client ids are `<user>:<id>`, and `anonymous:` is for no login.
+            if name.is_empty() || name.contains(':') || name == "anonymous" {
+                return Err(invalid(
+                    None,
+                    format!("users.{name}: "),
+                    "a user name may not be empty, hold `:` or be `anonymous`".into(),
+                ));
+            }
             if user.password.len() < 16 {
                 return Err(invalid(
                     None,
@@ -339,6 +347,11 @@ mod tests {
         let error =
             Credentials::parse("users:\n  x: {password: short, can: [host]}\n", path).unwrap_err();
         assert!(error.to_string().contains("16 characters"), "{error}");
+        for name in ["anonymous", "a:b"] {
+            let text = format!("users:\n  '{name}': {{password: 0123456789abcdef, can: [host]}}\n");
+            let error = Credentials::parse(&text, path).unwrap_err();
+            assert!(error.to_string().contains("may not be empty"), "{error}");
+        }
         let error = Credentials::parse("users: {}\nanonymus: [runner]\n", path).unwrap_err();
         assert!(error.to_string().starts_with("c.yaml:2"), "{error}");
     }

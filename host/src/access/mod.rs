@@ -85,6 +85,13 @@ pub fn may_publish(grants: &[Grant], topic: &str) -> bool {
     })
 }
 
+/// True when `grants` let a client publish on `topic` with the retain flag: a
+/// retained request would run again on every host that subscribes later, so only
+/// hosts may retain one.
+pub fn may_retain(grants: &[Grant], topic: &str) -> bool {
+    grants.contains(&Grant::Host) || (may_publish(grants, topic) && !is_request(topic))
+}
+
 /// True when `grants` let a client subscribe to `filter` (a shared one as its topic filter).
 pub fn may_subscribe(grants: &[Grant], filter: &str) -> bool {
     let filter = match filter.strip_prefix("$share/") {
@@ -230,6 +237,16 @@ mod tests {
         ] {
             assert!(!may_subscribe(&runner, stolen), "{stolen}");
         }
+    }
+
+    #[test]
+    fn only_hosts_retain_a_request() {
+        assert!(!may_retain(&[Grant::Runner], "fetcher/fetch"));
+        assert!(may_retain(&[Grant::Runner], "runner/status"));
+        let legacy = [Grant::Serve("legacy".into())];
+        assert!(may_retain(&legacy, "legacy/status"));
+        assert!(!may_retain(&legacy, "legacy/convert"));
+        assert!(may_retain(&[Grant::Host], "fetcher/fetch"));
     }
 
     #[test]

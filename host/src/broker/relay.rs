@@ -26,6 +26,9 @@ use tokio::net::tcp::OwnedReadHalf;
 /// The largest packet a client may send (the broker's own limit).
 const MAX_PACKET: usize = 64 << 20;
 
+/// The largest CONNECT: a client that has not logged in yet gets no room for more.
+const MAX_CONNECT: usize = 64 << 10;
+
 /// What every relayed connection shares.
 #[derive(Clone)]
 pub(super) struct Door {
@@ -81,7 +84,7 @@ async fn connect(client: TcpStream, peer: SocketAddr, door: Door) -> std::io::Re
     client.set_nodelay(true)?;
     let (mut client_read, mut client_write) = client.into_split();
     let mut buffer = BytesMut::with_capacity(4096);
-    let Some((kind, raw)) = next_packet(&mut client_read, &mut buffer).await? else {
+    let Some((kind, raw)) = next_packet(&mut client_read, &mut buffer, MAX_CONNECT).await? else {
         return Ok(());
     };
     let (admitted, connect) = match admit(kind, raw, &door) {
@@ -154,7 +157,11 @@ fn admit(kind: u8, raw: Bytes, door: &Door) -> Result<(Admitted, BytesMut), Conn
     drop(credentials);
     if let Some(will) = &will {
         let topic = String::from_utf8_lossy(&will.topic);
-        if !access::may_publish(&grants, &topic) {
+        let allowed = match will.retain {
+            true => access::may_retain(&grants, &topic),
+            false => access::may_publish(&grants, &topic),
+        };
+        if !allowed {
             tracing::warn!(%user, client_id = %connect.client_id, %topic, "a last will on a topic not granted");
             return Err(ConnectReturnCode::NotAuthorized);
         }
@@ -190,7 +197,7 @@ async fn guard(
     upstream: &mut tokio::net::tcp::OwnedWriteHalf,
     admitted: &Admitted,
 ) -> std::io::Result<()> {
-    while let Some((kind, raw)) = next_packet(client, buffer).await? {
+    while let Some((kind, raw)) = next_packet(client, buffer, MAX_PACKET).await? {
         if let Some(refused) = refusal(kind, &raw, &admitted.grants) {
             tracing::warn!(
                 user = %admitted.user,
@@ -219,7 +226,13 @@ fn refusal(kind: u8, raw: &Bytes, grants: &[Grant]) -> Option<String> {
         PUBLISH => match parse(raw) {
             Ok(Packet::Publish(publish, _)) => {
                 let topic = String::from_utf8_lossy(&publish.topic);
-                (!access::may_publish(grants, &topic)).then(|| format!("publish {topic}"))
+                match publish.retain {
+                    true => (!access::may_retain(grants, &topic))
+                        .then(|| format!("publish {topic} (retained)")),
+                    false => {
+                        (!access::may_publish(grants, &topic)).then(|| format!("publish {topic}"))
+                    }
+                }
             }
             _ => Some("a malformed publish".into()),
         },
@@ -241,13 +254,15 @@ fn parse(raw: &Bytes) -> Result<Packet, WireError> {
     V4.read_mut(&mut BytesMut::from(&raw[..]), MAX_PACKET)
 }
 
-/// The next whole packet from the client (its type and its bytes), `None` at the end.
+/// The next whole packet from the client (its type and its bytes, `max` at most),
+/// `None` at the end.
 async fn next_packet(
     client: &mut OwnedReadHalf,
     buffer: &mut BytesMut,
+    max: usize,
 ) -> std::io::Result<Option<(u8, Bytes)>> {
     loop {
-        match v4::check(buffer.iter(), MAX_PACKET) {
+        match v4::check(buffer.iter(), max) {
             Ok(header) => {
                 let raw = buffer.split_to(header.frame_length()).freeze();
                 return Ok(Some((header.byte1 >> 4, raw)));
