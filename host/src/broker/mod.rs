@@ -35,6 +35,11 @@ pub enum BrokerError {
         "the embedded MQTT broker would let clients in with no login on {0}: anonymous grants are for loopback only"
     )]
     AnonymousOffLoopback(SocketAddr),
+    /// Another process listens on the port picked for rumqttd.
+    #[error(
+        "another process took the embedded MQTT broker's private port {0} before it could listen there"
+    )]
+    NotOurs(SocketAddr),
     /// The broker thread did not start listening.
     #[error("the embedded MQTT broker did not start listening on {0} within 5 s")]
     NotListening(SocketAddr),
@@ -112,6 +117,11 @@ impl EmbeddedBroker {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        // The private port was free when picked, but another local process could
+        // have taken it before rumqttd: the relay must talk to rumqttd alone.
+        if !own::listens_here(inner) {
+            return Err(BrokerError::NotOurs(inner));
+        }
         listener
             .set_nonblocking(true)
             .map_err(|source| BrokerError::Bind { addr, source })?;
@@ -168,6 +178,81 @@ impl EmbeddedBroker {
             }
         };
         address
+    }
+}
+
+/// Whether a listening socket belongs to this process (Linux: `/proc`).
+mod own {
+    use std::net::SocketAddr;
+
+    /// True when the socket listening on the IPv4 `addr` is one of this process's
+    /// own (its inode in `/proc/net/tcp` is among `/proc/self/fd`).
+    #[cfg(target_os = "linux")]
+    pub fn listens_here(addr: SocketAddr) -> bool {
+        let SocketAddr::V4(addr) = addr else {
+            return false;
+        };
+        let local = format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(addr.ip().octets()),
+            addr.port()
+        );
+        let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+            return false;
+        };
+        let inodes: Vec<String> = table
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 9 && f[1] == local && f[3] == "0A")
+            .map(|f| format!("socket:[{}]", f[9]))
+            .collect();
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return false;
+        };
+        fds.filter_map(|fd| fd.ok())
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|link| {
+                inodes
+                    .iter()
+                    .any(|inode| link.as_os_str() == inode.as_str())
+            })
+    }
+
+    /// Elsewhere there is no cheap way to tell: trusted.
+    #[cfg(not(target_os = "linux"))]
+    pub fn listens_here(_addr: SocketAddr) -> bool {
+        true
+    }
+
+    #[cfg(all(test, target_os = "linux"))]
+    mod tests {
+        use super::*;
+        use std::io::BufRead;
+
+        #[test]
+        fn a_port_another_process_listens_on_is_not_ours() {
+            let mine = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            assert!(listens_here(mine.local_addr().unwrap()));
+            let mut other = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)",
+                ])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3 runs");
+            let mut line = String::new();
+            std::io::BufReader::new(other.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            let port: u16 = line.trim().parse().unwrap();
+            let theirs = SocketAddr::from(([127, 0, 0, 1], port));
+            let ours = listens_here(theirs);
+            let _ = other.kill();
+            let _ = other.wait();
+            assert!(!ours, "{theirs} is another process's");
+        }
     }
 }
 
