@@ -256,19 +256,18 @@ impl Credentials {
         &self.anonymous
     }
 
-    /// The login of the first user granted exactly `grant`, for a client of this host.
+    /// The login of the first user granted exactly `grant`, for a client of this host;
+    /// for `runner`, a `host` user when there is no runner (a host may do what a runner does).
     pub fn login_for(&self, grant: &Grant) -> Option<(String, String)> {
-        self.users
-            .iter()
-            .find(|(_, user)| user.grants == [grant.clone()])
-            .or_else(|| {
-                (*grant != Grant::Host)
-                    .then(|| {
-                        self.users
-                            .iter()
-                            .find(|(_, user)| user.grants.contains(&Grant::Host))
-                    })
-                    .flatten()
+        let granted = |wanted: &Grant| {
+            self.users
+                .iter()
+                .find(|(_, user)| user.grants == [wanted.clone()])
+        };
+        granted(grant)
+            .or_else(|| match grant {
+                Grant::Runner => granted(&Grant::Host),
+                _ => None,
             })
             .map(|(name, user)| (name.clone(), user.password.clone()))
     }

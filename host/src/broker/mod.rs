@@ -167,16 +167,12 @@ impl EmbeddedBroker {
             .read()
             .expect("credentials lock")
             .login_for(grant);
-        address.credentials = match (found, grant) {
-            (Some((user, password)), Grant::Host | Grant::Runner) => Some((user, password)),
-            (Some((user, password)), Grant::Serve(name)) if user == *name => Some((user, password)),
-            (_, grant) => {
-                let user = format!("copper-wasm-{}", uuid::Uuid::new_v4().simple());
-                let mut credentials = self.credentials.write().expect("credentials lock");
-                let password = credentials.add(&user, vec![grant.clone()]);
-                Some((user, password))
-            }
-        };
+        address.credentials = Some(found.unwrap_or_else(|| {
+            let user = format!("copper-wasm-{}", uuid::Uuid::new_v4().simple());
+            let mut credentials = self.credentials.write().expect("credentials lock");
+            let password = credentials.add(&user, vec![grant.clone()]);
+            (user, password)
+        }));
         address
     }
 }
