@@ -6,8 +6,8 @@
 #   ./test.sh --setup-only    set up and stop (.ci/run uses it before clippy)
 #
 # As root it installs what is missing (Debian's packages, the wasm32-wasip2 target,
-# componentize-py from PyPI). Otherwise it installs what a user may (the target,
-# componentize-py in a virtual environment of its own) and, before building
+# componentize-py and schemathesis from PyPI). Otherwise it installs what a user may (the target,
+# componentize-py and schemathesis in a virtual environment of their own) and, before building
 # anything, names every missing piece with the line that installs it.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -51,25 +51,28 @@ elif ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2 >/dev/null || missing+=("rustup target add wasm32-wasip2")
 fi
 
-# componentize-py (PyPI) builds the Python plugin of the tests. Where pip may not
-# install into the system's Python (Debian's is externally managed), it goes into a
-# virtual environment under ~/.cache, put on PATH for the tests.
-componentize="componentize-py==0.25.1"
+# From PyPI: componentize-py builds the Python plugin of the tests; schemathesis
+# tests the daemon's HTTP API against its OpenAPI document. Where pip may not
+# install into the system's Python (Debian's is externally managed), they go into
+# a virtual environment under ~/.cache, put on PATH for the tests.
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/copper-wasm/python"
-[ -x "$venv/bin/componentize-py" ] && export PATH="$venv/bin:$PATH"
-if ! command -v componentize-py >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
-  echo "test.sh: installing $componentize"
-  if ! python3 -m pip install -q "$componentize" 2>/dev/null; then
+[ -d "$venv/bin" ] && export PATH="$venv/bin:$PATH"
+for wanted in componentize-py:componentize-py==0.25.1 schemathesis:schemathesis==4.32.5; do
+  tool="${wanted%%:*}" package="${wanted#*:}"
+  command -v "$tool" >/dev/null 2>&1 && continue
+  command -v python3 >/dev/null 2>&1 || break
+  echo "test.sh: installing $package"
+  if ! python3 -m pip install -q "$package" 2>/dev/null; then
     if ! python3 -c 'import ensurepip' 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
     fi
-    if python3 -m venv "$venv" >/dev/null 2>&1 && "$venv/bin/pip" install -q "$componentize"; then
+    if { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" >/dev/null 2>&1; } && "$venv/bin/pip" install -q "$package"; then
       export PATH="$venv/bin:$PATH"
     else
-      missing+=("sudo apt-get install python3-venv && python3 -m venv $venv && $venv/bin/pip install '$componentize'")
+      missing+=("sudo apt-get install python3-venv && python3 -m venv $venv && $venv/bin/pip install '$package'")
     fi
   fi
-fi
+done
 
 # The Docker tests run on the real engine: without one they would fail, so say it now.
 if ! command -v docker >/dev/null 2>&1; then

@@ -88,6 +88,9 @@ fn edges() -> Vec<Edge> {
     edges
 }
 
+/// The rooms over the host: capabilities that use it through its public types.
+const ROOMS: [&str; 2] = ["api", "control"];
+
 /// Why `edge` breaks a wall, if it does.
 fn broken_rule(edge: &Edge) -> Option<String> {
     let (from, to) = (edge.from.as_str(), edge.to.as_str());
@@ -122,8 +125,17 @@ fn broken_rule(edge: &Edge) -> Option<String> {
     if from == "bus" && ["broker", "connector", "host", "scheduler", "runner"].contains(&to) {
         return Some("the bus is a client: it knows no broker, scheduler or runner".into());
     }
-    if to == "host" {
-        return Some("the host wires everything together; nothing else imports it".into());
+    if ROOMS.contains(&to) {
+        return Some(format!(
+            "{to} is a room over the host ({}); nothing imports it",
+            ROOMS.join(", ")
+        ));
+    }
+    if to == "host" && !ROOMS.contains(&from) {
+        return Some(
+            "the host wires everything together; only the rooms over it (the HTTP API, control over MQTT) import it"
+                .into(),
+        );
     }
     None
 }
@@ -220,6 +232,13 @@ fn the_rules_catch_what_they_forbid() {
         ("bus", "broker", true),
         ("secret", "workflow", true),
         ("runner", "host", true),
+        ("scheduler", "api", true),
+        ("host", "api", true),
+        ("api", "host", false),
+        ("control", "host", false),
+        ("api", "control", true),
+        ("host", "control", true),
+        ("api", "scheduler", false),
         ("component", "capability", false),
         ("docker", "job", false),
         ("scheduler", "docker", false),

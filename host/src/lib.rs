@@ -26,7 +26,10 @@
 //!   [`timeout`]: durations as the files and messages write them (`30s`, `5m`, seconds).
 //! - [`capability`]: what the host grants components (log/progress/resources, git, workspace);
 //!   [`sandbox`]: the folders a request sees.
-//! - [`builtin`]: the components built into the binary; [`host`]: everything wired together.
+//! - [`builtin`]: the components built into the binary; [`host`]: everything wired together;
+//!   [`error_chain`]: an error and its causes on one line.
+//! - [`api`]: the daemon's HTTP API over a host (fast calls, runs, services,
+//!   their lifecycle, the workers); [`control`]: the services' lifecycle over MQTT.
 //!
 //! The `copper-wasm` command is built on this public API alone (it lives in the binary
 //! crate, `host/src/main.rs` and `host/src/cli/`), so whatever it does an embedder can do.
@@ -62,6 +65,7 @@
 #![deny(unsafe_code)]
 
 pub mod access;
+pub mod api;
 pub mod broker;
 pub mod builtin;
 pub mod bus;
@@ -69,8 +73,10 @@ pub mod capability;
 pub mod component;
 pub mod component_url;
 pub mod connector;
+pub mod control;
 pub mod docker;
 pub mod environment;
+pub mod error_chain;
 pub mod host;
 pub mod job;
 pub mod presence;

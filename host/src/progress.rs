@@ -167,6 +167,12 @@ impl Progress {
                     bar.finish_and_clear();
                 }
             }
+            RunEvent::RunCancelled { reason } => {
+                for (_, bar) in std::mem::take(&mut self.bars) {
+                    bar.finish_and_clear();
+                }
+                self.line(format!("✗ run cancelled: {reason}"));
+            }
         }
     }
 }

@@ -35,6 +35,12 @@ pub fn progress_topic(topic: &str) -> String {
     format!("{topic}/status")
 }
 
+/// `<topic>/cancel`: a runner gave up on its request `{"correlation_id": …}`; the
+/// host running it stops it (a copper-wasm addition; copper's services ignore it).
+pub fn cancel_topic(topic: &str) -> String {
+    format!("{topic}/cancel")
+}
+
 /// `<topic>/log`: lines of a running container's log.
 pub fn log_topic(topic: &str) -> String {
     format!("{topic}/log")
@@ -134,24 +140,38 @@ pub fn parse_finish(payload: &[u8]) -> Finish {
 
 /// The finish payload of a successful request: `[request + results + status]`.
 pub fn success_finish(request: &Object, results: &Object) -> Vec<u8> {
+    as_payload(success_entry(request, results))
+}
+
+/// The entry of a successful request's finish: the request, its results, `status`.
+pub fn success_entry(request: &Object, results: &Object) -> Object {
     let mut entry = request.clone();
     entry.extend(results.iter().map(|(k, v)| (k.clone(), v.clone())));
     entry.insert("status".into(), json!("success"));
     entry.remove("error");
-    Value::Array(vec![Value::Object(entry)])
-        .to_string()
-        .into_bytes()
+    entry
 }
 
 /// The finish payload of a failed request: `[request + status + error]`, with the
 /// `exit_code` of a failed container when there is one.
 pub fn failed_finish(request: &Object, error: &str, exit_code: Option<i64>) -> Vec<u8> {
+    as_payload(failed_entry(request, error, exit_code))
+}
+
+/// The entry of a failed request's finish: the request, `status`, `error` (and
+/// `exit_code` when a process failed).
+pub fn failed_entry(request: &Object, error: &str, exit_code: Option<i64>) -> Object {
     let mut entry = request.clone();
     entry.insert("status".into(), json!("failed"));
     entry.insert("error".into(), json!(error));
     if let Some(code) = exit_code {
         entry.insert("exit_code".into(), json!(code));
     }
+    entry
+}
+
+/// copper's finish payload: a list of one entry.
+fn as_payload(entry: Object) -> Vec<u8> {
     Value::Array(vec![Value::Object(entry)])
         .to_string()
         .into_bytes()

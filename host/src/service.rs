@@ -57,6 +57,8 @@ pub enum FailureKind {
     OutOfMemory,
     /// The service's queue was full.
     Busy,
+    /// The service is paused or stopped on this host.
+    Unavailable,
 }
 
 impl fmt::Display for FailureKind {
@@ -68,6 +70,30 @@ impl fmt::Display for FailureKind {
             Self::TimedOut => "timed out",
             Self::OutOfMemory => "out of memory",
             Self::Busy => "busy",
+            Self::Unavailable => "unavailable",
+        })
+    }
+}
+
+impl FailureKind {
+    /// Every kind.
+    pub const ALL: [FailureKind; 7] = [
+        Self::InvalidInput,
+        Self::Failed,
+        Self::Trapped,
+        Self::TimedOut,
+        Self::OutOfMemory,
+        Self::Busy,
+        Self::Unavailable,
+    ];
+
+    /// The kind a finish's `error` names (`timed out: …`), as a [`Failure`] of this
+    /// host writes it; None for another's error.
+    pub fn of_error(error: &str) -> Option<FailureKind> {
+        Self::ALL.into_iter().find(|kind| {
+            error
+                .strip_prefix(&kind.to_string())
+                .is_some_and(|rest| rest.starts_with(": "))
         })
     }
 }

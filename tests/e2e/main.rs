@@ -2,6 +2,7 @@
 //! mosquitto, the real components on wasmtime, git repositories served on loopback.
 
 mod access;
+mod api;
 mod broker;
 mod cli;
 mod cluster;
@@ -10,6 +11,8 @@ mod engine;
 mod failures;
 mod hosts;
 mod library;
+mod lifecycle;
+mod over_daemon;
 mod plugin;
 mod protocol;
 mod services_file;

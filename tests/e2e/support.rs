@@ -136,6 +136,10 @@ fn with_clean_environment(command: &mut Command, dir: &Path) {
         .env_remove("COPPER_GITHUB_URL")
         .env_remove("RUST_LOG")
         .env_remove("COPPER_HOST_ID")
+        .env_remove("COPPER_HTTP_TOKEN")
+        .env_remove("COPPER_DAEMON")
+        // Daemons of tests side by side: each HTTP API on a free port of its own.
+        .env("COPPER_HTTP", "127.0.0.1:0")
         .stdin(Stdio::null());
 }
 
@@ -269,6 +273,11 @@ impl Process {
     /// Its process id.
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Its exit status, when it exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Fails if it already exited.

@@ -73,8 +73,9 @@ pub const RUNNER_READS: [&str; 6] = [
     "runner/#",
 ];
 
-/// What a runner may publish besides requests: copper's runner topics and run events.
-pub const RUNNER_WRITES: [&str; 2] = ["runner/#", "copper/runs/#"];
+/// What a runner may publish besides requests: copper's runner topics, run events,
+/// and the cancel of a request it gave up on (`<service>/<action>/cancel`).
+pub const RUNNER_WRITES: [&str; 3] = ["runner/#", "copper/runs/#", "+/+/cancel"];
 
 /// True when `grants` let a client publish on `topic`.
 pub fn may_publish(grants: &[Grant], topic: &str) -> bool {

@@ -629,6 +629,17 @@ impl Bus {
         self.shared.client.try_unsubscribe(filter.to_string());
     }
 
+    /// Asks the broker again for what it sends on `filter`, after
+    /// [`Bus::stop_receiving`]: our subscribers kept listening meanwhile.
+    pub async fn resume_receiving(&self, filter: &str) -> Result<(), BusError> {
+        self.shared
+            .subscribed
+            .lock()
+            .expect("subscribed lock")
+            .insert(filter.to_string(), false);
+        self.shared.client.subscribe(filter).await
+    }
+
     /// A work subscription to what the broker sends on `filter` without subscribing
     /// to it: for a session taken over from another client, whose subscriptions the
     /// broker still holds (see [`Bus::subscribe_work`]).

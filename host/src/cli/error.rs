@@ -103,6 +103,12 @@ pub enum CliError {
     /// `plugin new` with a name that is not a plain one.
     #[error("`{0}` is not a plain plugin name (letters, digits, `_`, `-`)")]
     PluginName(String),
+    /// `--http` is neither an address nor `off`.
+    #[error("--http `{0}` is not an address (such as 127.0.0.1:7883) nor `off`")]
+    HttpAddress(String),
+    /// `--grace` is not a duration.
+    #[error("--grace {0}")]
+    Grace(String),
     /// `--host-id` is not a plain name.
     #[error("--host-id `{0}` is not a plain name (letters, digits, `.`, `_`, `-`)")]
     HostId(String),
@@ -138,6 +144,39 @@ pub enum CliError {
     /// The credentials file cannot be used.
     #[error(transparent)]
     Access(#[from] copper_wasm::access::AccessError),
+    /// The daemon's HTTP API cannot be served.
+    #[error("cannot serve the HTTP API")]
+    Api(#[source] copper_wasm::api::ApiError),
+    /// The daemon cannot be reached, or its answer cannot be read.
+    #[error("cannot reach the daemon at {url}")]
+    Daemon {
+        /// Its URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    /// The daemon answered what this command cannot read.
+    #[error("the daemon at {url} answered what cannot be read: {why}")]
+    DaemonAnswer {
+        /// Its URL.
+        url: String,
+        /// Why.
+        why: String,
+    },
+    /// The daemon refused (its problem document's detail).
+    #[error("{detail} (HTTP {status} from {url})")]
+    DaemonSaid {
+        /// Its URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// What it said.
+        detail: String,
+    },
+    /// The lifecycle commands over MQTT cannot be listened for.
+    #[error("cannot listen for lifecycle commands on the broker")]
+    Control(#[source] copper_wasm::bus::BusError),
     /// The host could not start.
     #[error("cannot start the host")]
     Start(#[source] Box<HostError>),
@@ -206,7 +245,12 @@ impl CliError {
             | CliError::NotAPlugin { .. }
             | CliError::PluginName(_)
             | CliError::HostId(_)
+            | CliError::HttpAddress(_)
+            | CliError::Grace(_)
             | CliError::Access(_)
+            | CliError::Api(
+                copper_wasm::api::ApiError::NoToken(_) | copper_wasm::api::ApiError::EmptyToken,
+            )
             | CliError::Exists(_)
             | CliError::NoTemplate(_) => 2,
             CliError::Request(error) => match error {
@@ -215,7 +259,11 @@ impl CliError {
                 RequestError::Bus(_) => 3,
             },
             CliError::StepsFailed { .. } | CliError::ActionFailed { .. } => 1,
+            CliError::DaemonSaid { status, .. } => super::daemon::exit_code(*status),
+            CliError::Daemon { .. } | CliError::DaemonAnswer { .. } => 3,
             CliError::Bus(_)
+            | CliError::Api(_)
+            | CliError::Control(_)
             | CliError::Start(_)
             | CliError::LoadServices(_)
             | CliError::Host(_)
@@ -277,17 +325,7 @@ impl From<RunError> for CliError {
 /// An error and its causes in one line, `top: cause: cause`; a cause whose text is
 /// already in the line (some errors repeat their source in their message) is left out.
 pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        let message = error.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        cause = error.source();
-    }
-    text
+    copper_wasm::error_chain::error_chain(error)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! invalid workflow or input; 3 the host could not do its job (broker,
 //! components, files); 130 interrupted.
 
+mod daemon;
 pub mod error;
 mod plugin;
 mod run;
@@ -62,6 +63,14 @@ enum Command {
         /// Run every step, even those unchanged since their last success.
         #[arg(long)]
         no_cache: bool,
+        /// Have this running daemon run it (its HTTP API: http://127.0.0.1:7883).
+        #[arg(
+            long,
+            env = "COPPER_DAEMON",
+            value_name = "URL",
+            conflicts_with = "resume"
+        )]
+        daemon: Option<String>,
     },
     /// For plugin authors: check a component, run one of its actions.
     #[command(subcommand)]
@@ -80,11 +89,17 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// The runs of this running daemon instead (its HTTP API).
+        #[arg(long, env = "COPPER_DAEMON", value_name = "URL")]
+        daemon: Option<String>,
     },
-    /// Host the services on the broker until stopped (Ctrl-C), for any runner to drive.
+    /// The daemon: host the services on the broker and serve the HTTP API until
+    /// stopped (Ctrl-C, SIGTERM), for any runner or HTTP client to drive.
     Serve {
         #[command(flatten)]
         host: HostArgs,
+        #[command(flatten)]
+        daemon: DaemonArgs,
     },
     /// List the services hosted here, their actions and schemas.
     Services {
@@ -97,9 +112,33 @@ enum Command {
         /// The services file (default: `copper.yaml` in the working folder, if any).
         #[arg(long, value_name = "FILE")]
         services: Option<PathBuf>,
+        /// The services of this running daemon and of the hosts on its broker instead.
+        #[arg(long, env = "COPPER_DAEMON", value_name = "URL")]
+        daemon: Option<String>,
     },
     /// Call one action over the bus and print its finish payload.
-    Call(CallArgs),
+    Call {
+        #[command(flatten)]
+        call: CallArgs,
+        /// Have this running daemon call it (its HTTP API).
+        #[arg(long, env = "COPPER_DAEMON", value_name = "URL")]
+        daemon: Option<String>,
+    },
+    /// What runs on a daemon now, or stop one request (`workers kill ID`).
+    Workers {
+        /// `kill`, to stop one request where it runs.
+        #[arg(value_parser = ["kill"])]
+        kill: Option<String>,
+        /// The request to stop, by its id as listed.
+        #[arg(required_if_eq("kill", "kill"))]
+        id: Option<u64>,
+        /// The daemon's HTTP API.
+        #[arg(long, env = "COPPER_DAEMON", value_name = "URL", default_value = daemon::DEFAULT_URL)]
+        daemon: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// One action to call: `call`, `plugin run`.
@@ -139,6 +178,62 @@ enum PluginCommand {
         #[command(flatten)]
         call: Box<CallArgs>,
     },
+}
+
+/// How `serve` serves its HTTP API and its workers.
+#[derive(Debug, Args)]
+struct DaemonArgs {
+    /// Where the HTTP API listens (docs/api.md), or `off`. Beyond loopback every
+    /// request needs the bearer token of COPPER_HTTP_TOKEN, and without one the
+    /// daemon refuses to start.
+    #[arg(
+        long,
+        env = "COPPER_HTTP",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7883"
+    )]
+    http: String,
+    /// Requests running at once on the whole host, all services together
+    /// (default: the services file's `workers:`, else only each service's
+    /// --concurrency bounds them).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Requests of one service that may wait for a worker (default: the services
+    /// file's `queue:`, else 1024); more wait at the broker, or get HTTP 429.
+    #[arg(long, value_name = "N")]
+    queue: Option<usize>,
+    /// On SIGTERM, how long requests and runs under way are given to finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    grace: String,
+    /// The largest HTTP request body taken, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    body_limit: usize,
+}
+
+impl DaemonArgs {
+    /// The HTTP API's configuration (None: `--http off`).
+    fn api(&self) -> Result<Option<copper_wasm::api::ApiConfig>, CliError> {
+        if self.http == "off" {
+            return Ok(None);
+        }
+        let listen = self
+            .http
+            .parse()
+            .map_err(|_| CliError::HttpAddress(self.http.clone()))?;
+        let token = std::env::var(copper_wasm::api::TOKEN_VARIABLE).ok();
+        Ok(Some(copper_wasm::api::ApiConfig {
+            listen,
+            token,
+            body_limit: self.body_limit,
+            ..Default::default()
+        }))
+    }
+
+    /// `--grace` as a duration.
+    fn grace(&self) -> Result<std::time::Duration, CliError> {
+        copper_wasm::timeout::parse(&serde_json::Value::String(self.grace.clone()))
+            .map_err(|why| CliError::Grace(why.to_string()))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -314,6 +409,20 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
         Command::Run {
             workflow,
+            max_parallel,
+            events,
+            no_cache,
+            daemon: Some(url),
+            ..
+        } => {
+            let Some(path) = workflow else {
+                return Err(CliError::NoWorkflow);
+            };
+            let daemon = daemon::Daemon::new(&url);
+            daemon::run(&daemon, &path, max_parallel, no_cache, events.is_some()).await
+        }
+        Command::Run {
+            workflow,
             host,
             external,
             max_parallel,
@@ -321,6 +430,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             events,
             resume,
             no_cache,
+            daemon: None,
         } => {
             run::run(run::RunArgs {
                 workflow,
@@ -337,16 +447,46 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Runs {
             show: _,
             run,
+            cache: _,
+            json,
+            daemon: Some(url),
+        } => daemon::runs(&daemon::Daemon::new(&url), run, json).await,
+        Command::Runs {
+            show: _,
+            run,
             cache,
             json,
+            daemon: None,
         } => run::runs(&cache, run, json),
-        Command::Serve { host } => serve(host).await,
+        Command::Serve { host, daemon } => serve(host, daemon).await,
+        Command::Services {
+            json,
+            daemon: Some(url),
+            ..
+        } => daemon::services(&daemon::Daemon::new(&url), json).await,
         Command::Services {
             components,
             json,
             services: file,
+            daemon: None,
         } => services(components, json, file).await,
-        Command::Call(args) => call(args.topic, args.input, args.timeout, args.host).await,
+        Command::Call {
+            call: args,
+            daemon: Some(url),
+        } => {
+            let (topic, fields, wait) = call_request(args.topic, &args.input, args.timeout)?;
+            daemon::call(&daemon::Daemon::new(&url), &topic, &fields, wait).await
+        }
+        Command::Call {
+            call: args,
+            daemon: None,
+        } => call(args.topic, args.input, args.timeout, args.host).await,
+        Command::Workers {
+            kill: _,
+            id,
+            daemon: url,
+            json,
+        } => daemon::workers(&daemon::Daemon::new(&url), id, json).await,
         Command::Plugin(PluginCommand::New { name, lang }) => scaffold::new(&name, &lang),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file).await,
         Command::Plugin(PluginCommand::Run { file, call }) => {
@@ -362,7 +502,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
     }
 }
 
-async fn serve(args: HostArgs) -> Result<(), CliError> {
+async fn serve(args: HostArgs, daemon: DaemonArgs) -> Result<(), CliError> {
     let mut config = args.config(MQTT_LOOPBACK, Grant::Host)?;
     let host_id = match &args.host_id {
         Some(id) if copper_wasm::protocol::is_safe_name(id) => id.clone(),
@@ -375,27 +515,76 @@ async fn serve(args: HostArgs) -> Result<(), CliError> {
         })?,
     };
     config.scheduler.host_id = Some(host_id);
+    let api_config = daemon.api()?;
+    if let Some(api_config) = &api_config {
+        api_config.check().map_err(CliError::Api)?;
+    }
+    let grace = daemon.grace()?;
+    let file = args.services_file(std::path::Path::new("."))?;
+    if let Some(file) = &file {
+        config.scheduler.workers = file.workers;
+        config.scheduler.queue = file.queue.unwrap_or(config.scheduler.queue);
+    }
     if !args.no_local_services
-        && let Some(file) = args.services_file(std::path::Path::new("."))?
+        && let Some(file) = file
     {
         config.services = file.services;
     }
+    config.scheduler.workers = daemon.workers.or(config.scheduler.workers);
+    config.scheduler.queue = daemon.queue.unwrap_or(config.scheduler.queue);
     let shutdown = CancellationToken::new();
     let stop = interruption();
     let host = Host::start(config, shutdown.clone())
         .await
         .map_err(|e| CliError::Start(Box::new(e)))?;
+    let host = std::sync::Arc::new(host);
+    let control = match copper_wasm::control::listen(host.clone()).await {
+        Ok(control) => control,
+        Err(error) => {
+            stop_host(host).await;
+            return Err(CliError::Control(error));
+        }
+    };
+    let api = match api_config {
+        Some(api_config) => match copper_wasm::api::serve(host.clone(), api_config).await {
+            Ok(api) => Some(api),
+            Err(error) => {
+                control.stop().await;
+                stop_host(host).await;
+                return Err(CliError::Api(error));
+            }
+        },
+        None => None,
+    };
     let topics = host.registry().topics();
     tracing::info!(broker = %host.address(), "serving {}", topics.join(", "));
+    let http = api
+        .as_ref()
+        .map(|api| format!(", HTTP API on http://{}", api.address()))
+        .unwrap_or_default();
     eprintln!(
-        "serving {} on {} (Ctrl-C or SIGTERM stops)",
+        "serving {} on {}{http} (Ctrl-C or SIGTERM stops)",
         topics.join(", "),
         host.address()
     );
     stop.await;
     eprintln!("stopping");
-    host.stop().await;
+    if let Some(api) = api {
+        api.stop(grace).await;
+    }
+    control.stop().await;
+    stop_host(host).await;
     Ok(())
+}
+
+/// Stops the host once nothing else holds it.
+async fn stop_host(host: std::sync::Arc<Host>) {
+    match std::sync::Arc::try_unwrap(host) {
+        Ok(host) => host.stop().await,
+        Err(_) => {
+            tracing::warn!("work still under way holds the host: leaving without its clean stop")
+        }
+    }
 }
 
 async fn services(
@@ -509,16 +698,16 @@ fn schema_fields(schema: &serde_json::Value) -> String {
     }
 }
 
-async fn call(
+/// A call's topic, input and wait, checked.
+fn call_request(
     topic: String,
-    input: String,
+    input: &str,
     timeout: Option<String>,
-    args: HostArgs,
-) -> Result<(), CliError> {
+) -> Result<(String, Object, Option<std::time::Duration>), CliError> {
     if !copper_wasm::protocol::is_action_topic(&topic) {
         return Err(RequestError::NotAnAction(topic).into());
     }
-    let fields: Object = match serde_json::from_str(&input).map_err(CliError::InputNotJson)? {
+    let fields: Object = match serde_json::from_str(input).map_err(CliError::InputNotJson)? {
         serde_json::Value::Object(map) => map,
         _ => return Err(CliError::InputNotObject),
     };
@@ -529,6 +718,16 @@ async fn call(
         ),
         None => None,
     };
+    Ok((topic, fields, wait))
+}
+
+async fn call(
+    topic: String,
+    input: String,
+    timeout: Option<String>,
+    args: HostArgs,
+) -> Result<(), CliError> {
+    let (topic, fields, wait) = call_request(topic, &input, timeout)?;
     let mut config = args.config(ANY_LOOPBACK_PORT, Grant::Runner)?;
     if !args.no_local_services
         && let Some(file) = args.services_file(std::path::Path::new("."))?

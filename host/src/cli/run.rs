@@ -168,21 +168,8 @@ async fn run_on(
         }
         None => {
             let id = record::new_run_id();
-            let steps: Vec<(String, String)> = workflow
-                .steps
-                .iter()
-                .map(|s| (s.id.clone(), s.action.clone()))
-                .collect();
-            let record = RunRecord::create(
-                cache,
-                &id,
-                &workflow.name,
-                &workflow.source,
-                text,
-                &steps,
-                secrets,
-            )
-            .map_err(CliError::Record)?;
+            let record = RunRecord::of_workflow(cache, &id, workflow, text, secrets)
+                .map_err(CliError::Record)?;
             (record, BTreeMap::new(), id)
         }
     };
@@ -212,8 +199,14 @@ async fn run_on(
             resume: Some(id.to_string_lossy().into_owned()),
         });
     };
-    if !args.json_events {
-        copper_wasm::progress::print_summary(&report);
+    conclude(&report, args.json_events)
+}
+
+/// The summary of a run that ended (unless its events were asked for as JSON),
+/// and the command's outcome: an error naming the steps that failed.
+pub fn conclude(report: &runner::RunReport, json_events: bool) -> Result<(), CliError> {
+    if !json_events {
+        copper_wasm::progress::print_summary(report);
     }
     if report.success() {
         return Ok(());
@@ -240,22 +233,7 @@ pub fn runs(cache: &Path, show: Option<String>, json: bool) -> Result<(), CliErr
             if runs.is_empty() {
                 println!("no runs in {}", record::runs_dir(cache).display());
             }
-            for run in runs {
-                let ok = run
-                    .steps
-                    .values()
-                    .filter(|s| s.status == "success" || s.status == "cached")
-                    .count();
-                println!(
-                    "{}  {:<8} {}  {}/{} steps  {}",
-                    run.id,
-                    run.status,
-                    run.started,
-                    ok,
-                    run.steps.len(),
-                    run.workflow
-                );
-            }
+            print_runs(&runs);
             Ok(())
         }
         Some(id) => {
@@ -264,32 +242,7 @@ pub fn runs(cache: &Path, show: Option<String>, json: bool) -> Result<(), CliErr
             if json {
                 return print_json(&serde_json::json!({"state": state, "events": history}));
             }
-            println!(
-                "run {} of {} ({}): {}, started {}{}",
-                state.id,
-                state.workflow,
-                state.source.display(),
-                state.status,
-                state.started,
-                state
-                    .finished
-                    .as_deref()
-                    .map(|f| format!(", finished {f}"))
-                    .unwrap_or_default()
-            );
-            for (id, step) in &state.steps {
-                println!(
-                    "  {id:<16} {:<24} {:<8} {:>6} ms  tries {}{}",
-                    step.action,
-                    step.status,
-                    step.duration_ms,
-                    step.attempts,
-                    step.error
-                        .as_deref()
-                        .map(|e| format!("  {}", e.lines().next().unwrap_or_default()))
-                        .unwrap_or_default()
-                );
-            }
+            print_run(&state);
             println!(
                 "{} events in {}",
                 history.len(),
@@ -300,5 +253,55 @@ pub fn runs(cache: &Path, show: Option<String>, json: bool) -> Result<(), CliErr
             );
             Ok(())
         }
+    }
+}
+
+/// One line per run: id, status, start, steps done, workflow.
+pub fn print_runs(runs: &[record::RunState]) {
+    for run in runs {
+        let ok = run
+            .steps
+            .values()
+            .filter(|s| s.status == "success" || s.status == "cached")
+            .count();
+        println!(
+            "{}  {:<8} {}  {}/{} steps  {}",
+            run.id,
+            run.status,
+            run.started,
+            ok,
+            run.steps.len(),
+            run.workflow
+        );
+    }
+}
+
+/// A run's state: a heading, then one line per step.
+pub fn print_run(state: &record::RunState) {
+    println!(
+        "run {} of {} ({}): {}, started {}{}",
+        state.id,
+        state.workflow,
+        state.source.display(),
+        state.status,
+        state.started,
+        state
+            .finished
+            .as_deref()
+            .map(|f| format!(", finished {f}"))
+            .unwrap_or_default()
+    );
+    for (id, step) in &state.steps {
+        println!(
+            "  {id:<16} {:<24} {:<8} {:>6} ms  tries {}{}",
+            step.action,
+            step.status,
+            step.duration_ms,
+            step.attempts,
+            step.error
+                .as_deref()
+                .map(|e| format!("  {}", e.lines().next().unwrap_or_default()))
+                .unwrap_or_default()
+        );
     }
 }

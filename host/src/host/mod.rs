@@ -2,8 +2,10 @@
 //! runtime, the services it hosts and the scheduler serving them.
 //!
 //! `run.rs`: what a host is asked to do: [`Host::check`] and [`Host::run`] a
-//! workflow, [`Host::call`] one action.
+//! workflow, [`Host::call`] one action. `lifecycle.rs`: a service started, stopped,
+//! paused, resumed or reloaded while the host runs ([`Host::command`]).
 
+mod lifecycle;
 mod run;
 
 pub use run::{Checked, RunError};
@@ -18,9 +20,10 @@ use crate::connector::Connector;
 use crate::docker::{
     self, DockerError, Engine, lambda::LambdaService, long_running, sidecar::Sidecars,
 };
+use crate::presence::Hosts;
 use crate::sandbox::Sandbox;
 use crate::scheduler::{
-    self, DuplicateService, Registry, SchedulerConfig, ServeError, Service, Serving,
+    self, Calls, DuplicateService, Registry, SchedulerConfig, ServeError, Service, Serving,
 };
 use crate::schema::ActionSchemas;
 use crate::service::ServiceInfo;
@@ -274,6 +277,55 @@ impl HostError {
 
 /// Loads the configured components into a registry, without serving them.
 pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
+    Ok(load_components(config).await?.registry)
+}
+
+/// Where a component served came from, to be read again on reload.
+#[derive(Clone)]
+enum Origin {
+    /// Built into the binary.
+    Builtin(&'static [u8]),
+    /// A file or URL, with what it is granted.
+    Source(ComponentSource, Grants),
+    /// Bytes an embedder gave: nothing to read again.
+    Given,
+}
+
+/// The components loaded, the runtime that loaded them, and where each came from.
+struct Loaded {
+    registry: Registry,
+    runtime: Arc<Runtime>,
+    origins: BTreeMap<String, Origin>,
+}
+
+/// Reads a component's bytes from `source` (a file, or a URL checked by its digest).
+async fn read_source(
+    source: &ComponentSource,
+    service: Option<&str>,
+    config_cache: &std::path::Path,
+) -> Result<Vec<u8>, HostError> {
+    match source {
+        ComponentSource::File(path) => std::fs::read(path).map_err(|source| HostError::Read {
+            path: path.clone(),
+            source,
+        }),
+        ComponentSource::Url { url, sha256 } => {
+            let (url, sha256) = (url.clone(), sha256.clone());
+            let folder = config_cache.join("downloads");
+            let fetched = tokio::task::spawn_blocking(move || {
+                crate::component_url::fetch(&url, &sha256, &folder)
+            })
+            .await
+            .expect("the download thread");
+            fetched.map_err(|error| HostError::Url {
+                service: service.unwrap_or_default().to_string(),
+                source: error,
+            })
+        }
+    }
+}
+
+async fn load_components(config: &HostConfig) -> Result<Loaded, HostError> {
     let sandbox =
         Sandbox::new(&config.cache, &config.workspace).map_err(|source| HostError::Cache {
             path: config.cache.clone(),
@@ -291,6 +343,7 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
     )
     .map_err(HostError::Runtime)?;
     let mut registry = Registry::new();
+    let mut origins = BTreeMap::new();
     if config.builtins {
         for (name, bytes) in crate::builtin::ALL {
             let component = runtime
@@ -300,6 +353,7 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
                     name: format!("`{name}` (built in)"),
                     source,
                 })?;
+            origins.insert(component.info().name.clone(), Origin::Builtin(bytes));
             registry.add(Service::component(component))?;
         }
     }
@@ -311,6 +365,7 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
                 name: format!("component #{} given as bytes", index + 1),
                 source,
             })?;
+        origins.insert(component.info().name.clone(), Origin::Given);
         registry.add(Service::component(component))?;
     }
     let declared = config
@@ -332,29 +387,9 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
         )
     });
     for (name, source, (grants, concurrency)) in files.chain(declared) {
-        let bytes = match &source {
-            ComponentSource::File(path) => {
-                std::fs::read(path).map_err(|source| HostError::Read {
-                    path: path.clone(),
-                    source,
-                })?
-            }
-            ComponentSource::Url { url, sha256 } => {
-                let (url, sha256) = (url.clone(), sha256.clone());
-                let folder = config.compiled_cache.join("downloads");
-                let fetched = tokio::task::spawn_blocking(move || {
-                    crate::component_url::fetch(&url, &sha256, &folder)
-                })
-                .await
-                .expect("the download thread");
-                fetched.map_err(|error| HostError::Url {
-                    service: name.unwrap_or_default().to_string(),
-                    source: error,
-                })?
-            }
-        };
+        let bytes = read_source(&source, name, &config.compiled_cache).await?;
         let component = runtime
-            .load(&bytes, grants)
+            .load(&bytes, grants.clone())
             .await
             .map_err(|error| HostError::Load {
                 name: source.to_string(),
@@ -369,9 +404,17 @@ pub async fn load_registry(config: &HostConfig) -> Result<Registry, HostError> {
                 described: component.info().name.clone(),
             });
         }
+        origins.insert(
+            component.info().name.clone(),
+            Origin::Source(source, grants),
+        );
         registry.add(Service::component(component).with_concurrency(concurrency))?;
     }
-    Ok(registry)
+    Ok(Loaded {
+        registry,
+        runtime,
+        origins,
+    })
 }
 
 /// The Docker side of a host: the engine, lambdas' sidecars, long-running containers.
@@ -380,7 +423,8 @@ struct Containers {
     /// The folders containers see (`/fetch`, `/web`) and their logs.
     sandbox: Sandbox,
     sidecars: Vec<Sidecars>,
-    running: Vec<long_running::Running>,
+    /// The long-running containers up now (a stop takes one out, a start puts it back).
+    running: tokio::sync::Mutex<Vec<long_running::Running>>,
     /// Cancelled when the host stops: running lambdas are killed.
     stopping: CancellationToken,
 }
@@ -389,7 +433,7 @@ impl Containers {
     /// Removes everything this host made in Docker.
     async fn stop(self) {
         self.stopping.cancel();
-        for running in self.running {
+        for running in self.running.into_inner() {
             running.stop(&self.engine).await;
         }
         for sidecars in self.sidecars {
@@ -453,7 +497,7 @@ async fn add_lambdas(
         engine: engine.clone(),
         sandbox: sandbox.clone(),
         sidecars: Vec::new(),
-        running: Vec::new(),
+        running: Default::default(),
         stopping: CancellationToken::new(),
     };
     for (spec, docker) in docker_specs(config).filter(|(_, d)| d.mode == Mode::Lambda) {
@@ -524,6 +568,12 @@ pub struct Host {
     remote: bool,
     /// Where `/fetch`, `/web` and the step cache live.
     cache: PathBuf,
+    /// What loaded the components, to load them again on reload.
+    runtime: Arc<Runtime>,
+    /// Where each component came from.
+    origins: BTreeMap<String, Origin>,
+    /// Where downloaded components are kept.
+    compiled_cache: PathBuf,
 }
 
 impl Host {
@@ -532,7 +582,11 @@ impl Host {
     /// Docker services are made ready first (images found, built or pulled, sidecars
     /// started); long-running containers are started last and awaited until `up`.
     pub async fn start(config: HostConfig, shutdown: CancellationToken) -> Result<Host, HostError> {
-        let mut registry = load_registry(&config).await?;
+        let Loaded {
+            mut registry,
+            runtime,
+            origins,
+        } = load_components(&config).await?;
         let containers = add_lambdas(&config, &mut registry).await?;
         let registry = Arc::new(registry);
         let schemas = known_schemas(&registry, &config.services);
@@ -573,6 +627,9 @@ impl Host {
             schemas,
             remote: matches!(config.broker, BrokerChoice::External(_)),
             cache: config.cache.clone(),
+            runtime,
+            origins,
+            compiled_cache: config.compiled_cache.clone(),
         };
         if let Err(error) = host.start_long_running(&config).await {
             host.stop().await;
@@ -623,7 +680,7 @@ impl Host {
                 source,
             });
             match running {
-                Ok(running) => containers.running.push(running),
+                Ok(running) => containers.running.get_mut().push(running),
                 Err(error) => {
                     bus.close().await;
                     return Err(error);
@@ -642,6 +699,36 @@ impl Host {
     /// The services hosted here.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The services hosted here, called from within this process without the broker.
+    pub fn calls(&self) -> &Calls {
+        self.serving.calls()
+    }
+
+    /// The hosts on the broker (this one among them when it serves anything).
+    pub fn hosts(&self) -> &Hosts {
+        self.serving.hosts()
+    }
+
+    /// This host's id on the broker.
+    pub fn id(&self) -> &str {
+        self.serving.id()
+    }
+
+    /// Where `/fetch`, `/web`, the step cache and the runs live.
+    pub fn cache(&self) -> &std::path::Path {
+        &self.cache
+    }
+
+    /// The services of the services file (containers, external ones and components).
+    pub fn declared(&self) -> &[ServiceSpec] {
+        &self.services
+    }
+
+    /// The schemas of every action known here, by topic.
+    pub fn schemas(&self) -> &BTreeMap<String, Arc<ActionSchemas>> {
+        &self.schemas
     }
 
     /// A new client on the host's broker.

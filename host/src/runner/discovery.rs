@@ -8,6 +8,19 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The action topics a `<service>/describe` payload names (None when it is not one).
+pub fn described_actions(service: &str, payload: &[u8]) -> Option<Vec<String>> {
+    let info: Value = serde_json::from_slice(payload).ok()?;
+    let actions = info["actions"].as_array()?;
+    Some(
+        actions
+            .iter()
+            .filter_map(|a| a["name"].as_str())
+            .map(|name| format!("{service}/{name}"))
+            .collect(),
+    )
+}
+
 /// A service announced `up` on the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceUp {
@@ -76,12 +89,9 @@ pub async fn services_up_for(
                 }
             }
             Some(message) = describes.recv() => {
-                if let Ok(info) = serde_json::from_slice::<Value>(&message.payload) {
+                if serde_json::from_slice::<Value>(&message.payload).is_ok() {
                     let service = protocol::service_of(&message.topic).to_string();
-                    let topics = info["actions"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|a| a["name"].as_str()).map(|n| format!("{service}/{n}")).collect())
-                        .unwrap_or_default();
+                    let topics = described_actions(&service, &message.payload).unwrap_or_default();
                     actions.insert(service, topics);
                 }
             }

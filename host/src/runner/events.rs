@@ -74,6 +74,12 @@ pub enum RunEvent {
         /// Why.
         reason: String,
     },
+    /// The run was cancelled: the steps under way were stopped, the others not run.
+    #[serde(rename = "run.cancelled")]
+    RunCancelled {
+        /// Who or what cancelled it.
+        reason: String,
+    },
     /// The run ended.
     #[serde(rename = "run.finished")]
     RunFinished {
@@ -126,6 +132,7 @@ impl RunEvent {
                 hide(step);
                 hide(reason);
             }
+            RunEvent::RunCancelled { reason } => hide(reason),
             RunEvent::RunFinished { .. } => {}
         }
         self

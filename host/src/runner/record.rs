@@ -141,6 +141,30 @@ impl RunRecord {
         Ok(record)
     }
 
+    /// [`RunRecord::create`] for `workflow`, as read from `text`.
+    pub fn of_workflow(
+        cache: &Path,
+        id: &str,
+        workflow: &crate::workflow::Workflow,
+        text: &str,
+        secrets: Vec<String>,
+    ) -> std::io::Result<Self> {
+        let steps: Vec<(String, String)> = workflow
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), s.action.clone()))
+            .collect();
+        Self::create(
+            cache,
+            id,
+            &workflow.name,
+            &workflow.source,
+            text,
+            &steps,
+            secrets,
+        )
+    }
+
     /// Opens the folder of run `id` to go on with it from `state` (see [`state`]).
     pub fn resume(
         cache: &Path,
@@ -194,6 +218,13 @@ impl RunRecord {
         match self.apply(stamped) {
             Changed::Step(step) => self.write_step(&step),
             Changed::Run => self.write_state(),
+            Changed::Everything => {
+                let steps: Vec<String> = self.state.steps.keys().cloned().collect();
+                for step in steps {
+                    self.write_step(&step)?;
+                }
+                self.write_state()
+            }
             Changed::Nothing => Ok(()),
         }
     }
@@ -206,6 +237,7 @@ impl RunRecord {
             | RunEvent::StepFinished { step, .. }
             | RunEvent::StepSkipped { step, .. } => Changed::Step(step.clone()),
             RunEvent::RunFinished { .. } => Changed::Run,
+            RunEvent::RunCancelled { .. } => Changed::Everything,
             RunEvent::RunStarted { .. } | RunEvent::StepProgress { .. } => Changed::Nothing,
         };
         match &stamped.event {
@@ -257,6 +289,16 @@ impl RunRecord {
                 self.state.status = if *success { "success" } else { "failed" }.into();
                 self.state.finished = Some(stamped.at.clone());
             }
+            RunEvent::RunCancelled { reason } => {
+                self.state.status = "cancelled".into();
+                self.state.finished = Some(stamped.at.clone());
+                for step in self.state.steps.values_mut() {
+                    if step.status == "running" || step.status == "pending" {
+                        step.status = "cancelled".into();
+                        step.error = Some(reason.clone());
+                    }
+                }
+            }
         }
         changed
     }
@@ -288,6 +330,8 @@ impl RunRecord {
 enum Changed {
     Step(String),
     Run,
+    /// The run and every step (a cancel ends them all).
+    Everything,
     Nothing,
 }
 
@@ -344,15 +388,31 @@ pub fn list(cache: &Path) -> Vec<RunState> {
     runs
 }
 
-/// One run's state, as its folder holds it.
+/// One run's state, as its folder holds it. An id that is not a plain name (a
+/// path) is no run.
 pub fn state(cache: &Path, id: &str) -> std::io::Result<RunState> {
-    read_state(&runs_dir(cache).join(id))
+    read_state(&run_dir(cache, id)?)
+}
+
+/// The folder of run `id`, when `id` is a run's name and not a path.
+fn run_dir(cache: &Path, id: &str) -> std::io::Result<PathBuf> {
+    let plain = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !plain {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("`{id}` is not a run id"),
+        ));
+    }
+    Ok(runs_dir(cache).join(id))
 }
 
 /// One run's state and its history of events.
 pub fn show(cache: &Path, id: &str) -> std::io::Result<(RunState, Vec<Stamped>)> {
     let state = state(cache, id)?;
-    let history = std::fs::read_to_string(runs_dir(cache).join(id).join("events.jsonl"))?
+    let history = std::fs::read_to_string(run_dir(cache, id)?.join("events.jsonl"))?
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect();

@@ -115,3 +115,55 @@ impl RunReport {
             .all(|s| s.status != StepStatus::Failed || s.continued)
     }
 }
+
+impl RunReport {
+    /// The report of a run of `workflow` told by its `events` (a run watched on a
+    /// daemon): each step as its last `step.finished` or `step.skipped` says; a
+    /// step with neither was not run.
+    pub fn from_events(workflow: &crate::workflow::Workflow, events: &[RunEvent]) -> Self {
+        let mut report = RunReport {
+            run_id: String::new(),
+            workflow: workflow.name.clone(),
+            steps: Vec::new(),
+            duration: Duration::ZERO,
+        };
+        for event in events {
+            match event {
+                RunEvent::RunStarted { run, .. } => report.run_id = run.clone(),
+                RunEvent::RunFinished { duration_ms, .. } => {
+                    report.duration = Duration::from_millis(*duration_ms);
+                }
+                _ => {}
+            }
+        }
+        for step in &workflow.steps {
+            let ended = events.iter().rev().find_map(|event| match event {
+                RunEvent::StepFinished {
+                    step: id,
+                    status,
+                    duration_ms,
+                    outputs,
+                    error,
+                    attempts,
+                } if *id == step.id => Some(StepReport::ran(
+                    step,
+                    *status,
+                    error.clone(),
+                    outputs.clone(),
+                    *attempts,
+                    Duration::from_millis(*duration_ms),
+                )),
+                RunEvent::StepSkipped { step: id, reason } if *id == step.id => Some(
+                    StepReport::not_run(step, StepStatus::Skipped, reason.clone()),
+                ),
+                _ => None,
+            });
+            let mut ended = ended.unwrap_or_else(|| {
+                StepReport::not_run(step, StepStatus::Skipped, "not run".into())
+            });
+            ended.continued = ended.status == StepStatus::Failed && step.continue_on_error;
+            report.steps.push(ended);
+        }
+        report
+    }
+}

@@ -197,6 +197,14 @@ pub async fn request_among(
     payload.insert(CORRELATION_FIELD.into(), Value::from(id.clone()));
     let payload = Value::Object(payload).to_string();
     bus.publish(topic, payload.clone(), false).await?;
+    // Given up before its finish (the run cancelled, the wait over): the host
+    // running it is told to stop it.
+    let mut unanswered = Unanswered {
+        bus: bus.clone(),
+        topic: topic.to_string(),
+        id: id.clone(),
+        answered: false,
+    };
     let ours = |other: Option<&str>| match other {
         Some(other) => other == id,
         None => pending.alone(topic),
@@ -250,6 +258,7 @@ pub async fn request_among(
                     finish.status = Status::Failed;
                     finish.error = Some(error);
                 }
+                unanswered.answered = true;
                 return Ok(finish);
             }
             Some(message) = updates.recv() => {
@@ -339,6 +348,33 @@ pub async fn request_among(
                 return Err(RequestError::NoAnswer { topic: topic.to_string(), waited: wait.unwrap_or_default() });
             }
         }
+    }
+}
+
+/// A request published and not yet answered; when dropped so, `<topic>/cancel`
+/// asks the host running it to stop it (copper's own services ignore it).
+struct Unanswered {
+    bus: Bus,
+    topic: String,
+    id: String,
+    answered: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (bus, topic) = (self.bus.clone(), protocol::cancel_topic(&self.topic));
+        let body = serde_json::json!({ CORRELATION_FIELD: self.id }).to_string();
+        runtime.spawn(async move {
+            if let Err(error) = bus.publish(&topic, body, false).await {
+                tracing::debug!(%topic, %error, "cannot ask for a cancel");
+            }
+        });
     }
 }
 

@@ -3,6 +3,8 @@
 //! and answered once however often it is delivered (see `answers.rs`).
 
 use super::answers::{Answers, Finished, Taken};
+use super::lifecycle::ServiceState;
+use super::workers::{Worker, Workers};
 use super::{Backend, SchedulerConfig, Service};
 use crate::bus::{Bus, Delivery, Message, Subscription};
 use crate::job::{Job, ServiceEvent};
@@ -28,22 +30,48 @@ const OFFLINE_BOUND: Duration = Duration::from_secs(60);
 /// One service's bound on concurrency and queue, and how busy it is.
 pub(super) struct Lane {
     permits: Semaphore,
+    /// The whole host's bound on requests running at once, shared by every lane.
+    workers: Option<Arc<Semaphore>>,
     /// Requests taken and not yet answered.
     pending: AtomicUsize,
+    /// Of those, the ones running now.
+    running: AtomicUsize,
+    /// Requests running at once, at most.
+    concurrency: usize,
     limit: usize,
     /// When the last request arrived.
     last_arrival: std::sync::Mutex<Instant>,
+    /// Told whenever a place is given back.
+    room: tokio::sync::Notify,
+    /// Where the service is in its life: only an `up` one takes requests.
+    state: tokio::sync::watch::Sender<ServiceState>,
 }
 
 impl Lane {
-    /// A lane running `concurrency` at once, with `queue` more waiting.
-    pub fn new(concurrency: usize, queue: usize) -> Self {
+    /// A lane running `concurrency` at once (within the host's `workers`, when
+    /// bounded), with `queue` more waiting.
+    pub fn new(concurrency: usize, queue: usize, workers: Option<Arc<Semaphore>>) -> Self {
         Self {
             permits: Semaphore::new(concurrency.max(1)),
+            workers,
             pending: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            concurrency: concurrency.max(1),
             limit: concurrency.max(1) + queue,
             last_arrival: std::sync::Mutex::new(Instant::now()),
+            room: tokio::sync::Notify::new(),
+            state: tokio::sync::watch::Sender::new(ServiceState::Up),
         }
+    }
+
+    /// Where the service is in its life.
+    pub fn state(&self) -> ServiceState {
+        *self.state.borrow()
+    }
+
+    /// Moves the service to `state` (requests waiting for an `up` one go on then).
+    pub fn set_state(&self, state: ServiceState) {
+        self.state.send_replace(state);
     }
 
     /// True when nothing is pending and nothing arrived for `quiet`.
@@ -51,11 +79,112 @@ impl Lane {
         self.pending.load(Ordering::SeqCst) == 0
             && self.last_arrival.lock().expect("lane lock").elapsed() >= quiet
     }
+
+    /// How busy it is now.
+    pub fn load(&self) -> Load {
+        let pending = self.pending.load(Ordering::SeqCst);
+        let running = self.running.load(Ordering::SeqCst).min(pending);
+        Load {
+            in_flight: running,
+            queued: pending - running,
+            concurrency: self.concurrency,
+            queue: self.limit - self.concurrency,
+        }
+    }
+
+    /// Takes a place for one more request; false when every place is taken.
+    fn admit(&self) -> bool {
+        if self.pending.fetch_add(1, Ordering::SeqCst) >= self.limit {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Takes a place, waiting for one when every place is taken, and for the
+    /// service to be `up` when it is paused or stopped. False when `shutdown` came
+    /// while it was not up: the request stays unanswered, for the broker to send again.
+    async fn enter(&self, shutdown: &CancellationToken) -> bool {
+        // The common case: up, with room.
+        if *self.state.borrow() == ServiceState::Up && self.admit() {
+            return true;
+        }
+        let mut state = self.state.subscribe();
+        loop {
+            if *state.borrow_and_update() == ServiceState::Up {
+                let room = self.room.notified();
+                tokio::pin!(room);
+                room.as_mut().enable();
+                if self.admit() {
+                    return true;
+                }
+                tokio::select! {
+                    () = room => {}
+                    _ = state.changed() => {}
+                }
+            } else {
+                if shutdown.is_cancelled() {
+                    return false;
+                }
+                tokio::select! {
+                    _ = state.changed() => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+        }
+    }
+
+    /// Waits for a worker of this service (and of the host), then counts it running
+    /// until the guard is dropped; the place taken by `admit` is given back then too.
+    async fn work(&self) -> Working<'_> {
+        let service = self.permits.acquire().await.ok();
+        let host = match &self.workers {
+            Some(workers) => workers.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        self.running.fetch_add(1, Ordering::SeqCst);
+        Working {
+            lane: self,
+            _service: service,
+            _host: host,
+        }
+    }
+}
+
+/// How busy one service is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Load {
+    /// Requests running now.
+    pub in_flight: usize,
+    /// Requests taken and waiting for a worker.
+    pub queued: usize,
+    /// Requests it runs at once, at most.
+    pub concurrency: usize,
+    /// Requests that may wait behind those.
+    pub queue: usize,
+}
+
+/// A request holding a worker; gives it (and its place in the lane) back when dropped.
+struct Working<'a> {
+    lane: &'a Lane,
+    _service: Option<tokio::sync::SemaphorePermit<'a>>,
+    _host: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for Working<'_> {
+    fn drop(&mut self) {
+        self.lane.running.fetch_sub(1, Ordering::SeqCst);
+        self.lane.pending.fetch_sub(1, Ordering::SeqCst);
+        self.lane.room.notify_waiters();
+    }
 }
 
 /// What answers one service's requests.
 pub(super) struct Dispatch {
-    pub service: Arc<Service>,
+    /// The version serving now (a reload replaces it; requests running keep theirs).
+    pub service: std::sync::RwLock<Arc<Service>>,
+    /// Every request taken on this host, listed.
+    pub workers: Arc<Workers>,
     pub bus: Bus,
     pub lane: Arc<Lane>,
     pub answers: Arc<Answers>,
@@ -66,24 +195,34 @@ pub(super) struct Dispatch {
 }
 
 impl Dispatch {
+    /// The version serving now.
+    pub fn current(&self) -> Arc<Service> {
+        self.service.read().expect("service lock").clone()
+    }
+
+    /// Serves `service` from now on.
+    pub fn replace(&self, service: Arc<Service>) {
+        *self.service.write().expect("service lock") = service;
+    }
+
     /// Answers what arrives on `subscription` until `shutdown`.
-    pub async fn run(self, mut subscription: Subscription, shutdown: CancellationToken) {
-        let this = Arc::new(self);
+    pub async fn run(self: Arc<Self>, mut subscription: Subscription, shutdown: CancellationToken) {
+        let this = self;
         loop {
             let message = tokio::select! {
                 message = subscription.recv() => match message { Some(m) => m, None => break },
                 _ = shutdown.cancelled() => break,
             };
             *this.lane.last_arrival.lock().expect("lane lock") = Instant::now();
-            this.take(message).await;
+            this.take(message, &shutdown).await;
         }
         // What arrived after the stop's last look is ours too: answer it.
         while let Some(message) = subscription.try_recv() {
-            this.take(message).await;
+            this.take(message, &shutdown).await;
         }
     }
 
-    async fn take(self: &Arc<Self>, message: Message) {
+    async fn take(self: &Arc<Self>, message: Message, shutdown: &CancellationToken) {
         let topic = message.topic.clone();
         let delivery = message.delivery;
         if message.retain {
@@ -118,28 +257,97 @@ impl Dispatch {
                 }
             }
         }
-        if self.lane.pending.fetch_add(1, Ordering::SeqCst) >= self.lane.limit {
-            self.lane.pending.fetch_sub(1, Ordering::SeqCst);
-            let failure = Failure::new(
-                FailureKind::Busy,
-                format!(
-                    "service `{}` has {} requests pending",
-                    self.service.info.name, self.lane.limit
-                ),
-            );
-            self.conclude(&topic, &request, Err(failure), delivery)
-                .await;
+        // A full lane takes nothing more until a place is free: this loop stops
+        // reading, and the requests wait unacknowledged in the broker's window
+        // (QoS 1), then at the broker. So does a paused one.
+        if !self.lane.enter(shutdown).await {
             return;
         }
         let dispatch = self.clone();
         let arrived = Instant::now();
         self.tracker.spawn(async move {
+            let listed = dispatch
+                .workers
+                .list(dispatch.worker(&topic, &request, "bus"));
             dispatch.publish_start(&topic, &request).await;
-            let _permit = dispatch.lane.permits.acquire().await;
-            let outcome = dispatch.execute(&topic, &request, arrived).await;
+            let working = dispatch.lane.work().await;
+            listed.running();
+            let outcome = dispatch
+                .execute(&topic, &request, arrived, &listed.stop)
+                .await;
             dispatch.conclude(&topic, &request, outcome, delivery).await;
-            dispatch.lane.pending.fetch_sub(1, Ordering::SeqCst);
+            drop(working);
+            drop(listed);
         });
+    }
+
+    /// How a request of `topic` is listed among the workers.
+    fn worker(&self, topic: &str, request: &Object, via: &'static str) -> Worker {
+        Worker {
+            id: 0,
+            service: self.lane_name(),
+            action: topic.to_string(),
+            correlation_id: request
+                .get(CORRELATION_FIELD)
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            via,
+            state: "queued",
+            since: String::new(),
+        }
+    }
+
+    fn lane_name(&self) -> String {
+        self.current().info.name.clone()
+    }
+
+    /// A request the lane has no place for.
+    fn busy(&self) -> Failure {
+        Failure::new(
+            FailureKind::Busy,
+            format!(
+                "service `{}` has {} requests pending",
+                self.lane_name(),
+                self.lane.limit
+            ),
+        )
+    }
+
+    /// Runs one request of `topic` given in this process (not on the bus), within
+    /// the lane's bounds: a full lane refuses it at once (`busy`). It runs to its
+    /// end even when the caller stops waiting, so nothing taken is lost.
+    pub async fn call(self: &Arc<Self>, topic: &str, request: Object) -> Result<Object, Failure> {
+        match self.lane.state() {
+            ServiceState::Up => {}
+            state => {
+                let why = format!("service `{}` is {state}", self.lane_name());
+                return Err(Failure::new(FailureKind::Unavailable, why));
+            }
+        }
+        if !self.lane.admit() {
+            return Err(self.busy());
+        }
+        *self.lane.last_arrival.lock().expect("lane lock") = Instant::now();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let dispatch = self.clone();
+        let topic = topic.to_string();
+        let arrived = Instant::now();
+        self.tracker.spawn(async move {
+            let listed = dispatch
+                .workers
+                .list(dispatch.worker(&topic, &request, "call"));
+            let working = dispatch.lane.work().await;
+            listed.running();
+            let outcome = dispatch
+                .execute(&topic, &request, arrived, &listed.stop)
+                .await;
+            drop(working);
+            drop(listed);
+            let _ = answer.send(outcome);
+        });
+        answered
+            .await
+            .unwrap_or_else(|_| Err(Failure::new(FailureKind::Failed, "the host stopped")))
     }
 
     /// `<topic>/start`: the request, and which host took it.
@@ -168,14 +376,16 @@ impl Dispatch {
     }
 
     /// Runs a request that arrived at `arrived`: its deadline counts from then, so
-    /// time spent waiting for a worker is part of it.
+    /// time spent waiting for a worker is part of it. `stop` interrupts it.
     async fn execute(
         &self,
         topic: &str,
         request: &Object,
         arrived: Instant,
+        stop: &CancellationToken,
     ) -> Result<Object, Failure> {
-        let action = self.service.actions.get(topic).ok_or_else(|| {
+        let service = self.current();
+        let action = service.actions.get(topic).ok_or_else(|| {
             Failure::new(FailureKind::InvalidInput, format!("no action `{topic}`"))
         })?;
         let id = request
@@ -197,8 +407,7 @@ impl Dispatch {
             Some(value) => timeout::parse(value).map_err(|why| {
                 Failure::new(FailureKind::InvalidInput, format!("field `timeout` {why}"))
             })?,
-            None => self
-                .service
+            None => service
                 .default_timeout
                 .unwrap_or(self.config.default_timeout),
         };
@@ -225,7 +434,7 @@ impl Dispatch {
         let forward = {
             let (bus, service, progress, log) = (
                 self.bus.clone(),
-                self.service.info.name.clone(),
+                service.info.name.clone(),
                 protocol::progress_topic(topic),
                 protocol::log_topic(topic),
             );
@@ -271,9 +480,19 @@ impl Dispatch {
             secrets: &secrets,
         };
         let work = async {
-            match &self.service.backend {
-                Backend::Component(component) => component.handle(job).await,
-                Backend::Container(lambda) => lambda.handle(job).await,
+            let work = async {
+                match &service.backend {
+                    Backend::Component(component) => component.handle(job).await,
+                    Backend::Container(lambda) => lambda.handle(job).await,
+                }
+            };
+            // Stopped: the instance (or the container, by its guard) goes with the future.
+            tokio::select! {
+                results = work => results,
+                () = stop.cancelled() => Err(Failure::new(
+                    FailureKind::Failed,
+                    "stopped by an operator (copper-wasm workers kill)",
+                )),
             }
         };
         let (results, ()) = tokio::join!(work, forward);
@@ -332,7 +551,7 @@ impl Dispatch {
                 let error = failure.to_string();
                 tracing::warn!(%topic, correlation_id = id.unwrap_or(""), "{error}");
                 let body = protocol::error_payload(topic, id, &error);
-                let service = protocol::error_topic(&self.service.info.name);
+                let service = protocol::error_topic(&self.lane_name());
                 if let Err(e) = self.bus.publish(&service, body, false).await {
                     tracing::error!(%topic, error = %e, "cannot publish an error");
                 }

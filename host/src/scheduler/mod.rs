@@ -9,29 +9,38 @@
 //! to the pool. Requests run concurrently, up to a bound per service, each answered
 //! once however often it is delivered (`answers.rs`, `dispatch.rs`). What the
 //! broker is (shared subscriptions or not, acknowledgements in order or not) is
-//! probed first (`probe.rs`). A full queue,
-//! a trap, a timeout or an input that fails the schema becomes a `failed` finish.
+//! probed first (`probe.rs`). A service whose queue is full stops taking messages
+//! until there is room, so they wait at the broker; a trap, a timeout or an input
+//! that fails the schema becomes a `failed` finish. [`Calls`] run requests given
+//! within the process (the HTTP API) through the same lanes. A service can be
+//! paused, stopped, started and reloaded while the host runs (`lifecycle.rs`);
+//! every request taken is listed, and can be stopped (`workers.rs`).
 
 mod adopt;
 mod answers;
 mod dispatch;
+mod lifecycle;
 mod probe;
+mod workers;
 
 use crate::bus::{Bus, BusError, ConnectOptions, Will};
 use crate::component::ComponentService;
 use crate::connector::Connector;
 use crate::docker::lambda::LambdaService;
 use crate::presence::{self, HostPresence, HostState, Hosts, ServedHere};
-use crate::protocol;
+use crate::protocol::{self, Object};
 use crate::schema::ActionSchemas;
-use crate::service::ServiceInfo;
+use crate::service::{Failure, ServiceInfo};
 use answers::Answers;
+pub use dispatch::Load;
 use dispatch::{Dispatch, Lane};
+pub use lifecycle::{Command, LifecycleError, ServiceState};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+pub use workers::{Worker, Workers};
 
 /// What runs a service.
 pub enum Backend {
@@ -96,6 +105,14 @@ impl Service {
     pub fn info(&self) -> &ServiceInfo {
         &self.info
     }
+
+    /// What runs it: `component` or `container`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Component(_) => "component",
+            Backend::Container(_) => "container",
+        }
+    }
 }
 
 /// The services this host serves, by name.
@@ -135,6 +152,11 @@ impl Registry {
         self.services.values().flat_map(|s| s.actions.iter())
     }
 
+    /// The service named `name`.
+    pub fn get(&self, name: &str) -> Option<&Service> {
+        self.services.get(name).map(|s| &**s)
+    }
+
     /// Every action topic served.
     pub fn topics(&self) -> Vec<String> {
         self.services
@@ -149,8 +171,13 @@ impl Registry {
 pub struct SchedulerConfig {
     /// Requests of one service running at once.
     pub concurrency: usize,
-    /// Requests of one service waiting behind those; more are answered `busy`.
+    /// Requests of one service waiting behind those. When every place is taken the
+    /// service stops taking messages from the bus (they wait at the broker), and
+    /// calls from within the process are refused (`busy`: HTTP 429).
     pub queue: usize,
+    /// Requests running at once on the whole host, all services together (none: only
+    /// each service's `concurrency` bounds them).
+    pub workers: Option<usize>,
     /// Deadline of a request that gives no `timeout`.
     pub default_timeout: Duration,
     /// The shared-subscription group hosts of one deployment join.
@@ -171,6 +198,7 @@ impl Default for SchedulerConfig {
         Self {
             concurrency: 16,
             queue: 1024,
+            workers: None,
             default_timeout: Duration::from_secs(300),
             share_group: "copper-wasm".into(),
             host_id: None,
@@ -201,10 +229,60 @@ struct Served {
     lane: Arc<Lane>,
 }
 
+/// The services of a host, called from within its process (the HTTP API): each
+/// request goes straight to its service's lane, not round the broker.
+#[derive(Clone, Default)]
+pub struct Calls {
+    by_topic: Arc<BTreeMap<String, Arc<Dispatch>>>,
+    by_service: Arc<BTreeMap<String, Arc<Dispatch>>>,
+    workers: Arc<Workers>,
+}
+
+impl Calls {
+    /// True when a service of this host answers `topic`.
+    pub fn serves(&self, topic: &str) -> bool {
+        self.by_topic.contains_key(topic)
+    }
+
+    /// Runs one request of `topic` (its fields, as a message on the bus would carry
+    /// them) and returns its results; None when no service here answers `topic`.
+    /// A service with every place of its queue taken refuses it at once (`busy`).
+    pub async fn call(&self, topic: &str, request: Object) -> Option<Result<Object, Failure>> {
+        let dispatch = self.by_topic.get(topic)?;
+        Some(dispatch.call(topic, request).await)
+    }
+
+    /// How busy the service `name` is, when it is served here.
+    pub fn load(&self, name: &str) -> Option<Load> {
+        self.by_service.get(name).map(|d| d.lane.load())
+    }
+
+    /// Where the service `name` is in its life, when it is served here.
+    pub fn state(&self, name: &str) -> Option<ServiceState> {
+        self.by_service.get(name).map(|d| d.lane.state())
+    }
+
+    /// What the service `name` is now (a reload changes its version).
+    pub fn info(&self, name: &str) -> Option<ServiceInfo> {
+        self.by_service.get(name).map(|d| d.current().info.clone())
+    }
+
+    /// Every request taken here and not yet answered.
+    pub fn workers(&self) -> &Workers {
+        &self.workers
+    }
+}
+
 /// Services being served; [`Serving::stop`] ends it cleanly.
 pub struct Serving {
     served: Vec<Served>,
-    presence: HostPresence,
+    calls: Calls,
+    /// This host's presence now (a stopped service leaves it).
+    presence: std::sync::Mutex<HostPresence>,
+    /// Its presence as it started: every service it hosts.
+    initial: HostPresence,
+    /// One change of a service's life at a time.
+    lifecycle: tokio::sync::Mutex<()>,
     /// The connection carrying the presence (its last will says `dead`).
     presence_bus: Bus,
     hosts: Hosts,
@@ -303,6 +381,11 @@ pub async fn serve(
         .await?;
     let hosts = Hosts::watch(&presence_bus).await?;
     let mut served = Vec::new();
+    let workers = config
+        .workers
+        .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+    let (mut by_topic, mut by_service) = (BTreeMap::new(), BTreeMap::new());
+    let workers_list = Arc::new(Workers::default());
     for (service, here) in registry.services.values().zip(&presence.services) {
         let options = ConnectOptions {
             persistent,
@@ -314,22 +397,32 @@ pub async fn serve(
             .connect_with(options, CancellationToken::new())
             .await?;
         let concurrency = service.concurrency.unwrap_or(config.concurrency);
-        let lane = Arc::new(Lane::new(concurrency, config.queue));
-        let answers = Arc::new(Answers::new(config.recent));
+        let lane = Arc::new(Lane::new(concurrency, config.queue, workers.clone()));
+        let dispatch = Arc::new(Dispatch {
+            service: std::sync::RwLock::new(service.clone()),
+            workers: workers_list.clone(),
+            bus: bus.clone(),
+            lane: lane.clone(),
+            answers: Arc::new(Answers::new(config.recent)),
+            config: config.clone(),
+            tracker: tracker.clone(),
+            host_id: host_id.clone(),
+        });
         for (topic, filter) in service.actions.keys().zip(&here.filters) {
             let subscription = bus.subscribe_work(filter).await?;
             tracing::debug!(%topic, %filter, "subscribed");
-            let dispatch = Dispatch {
-                service: service.clone(),
-                bus: bus.clone(),
-                lane: lane.clone(),
-                answers: answers.clone(),
-                config: config.clone(),
-                tracker: tracker.clone(),
-                host_id: host_id.clone(),
-            };
-            tracker.spawn(dispatch.run(subscription, shutdown.clone()));
+            tracker.spawn(dispatch.clone().run(subscription, shutdown.clone()));
+            by_topic.insert(topic.clone(), dispatch.clone());
         }
+        by_service.insert(service.info.name.clone(), dispatch.clone());
+        let cancels = bus
+            .subscribe(&format!("{}/+/cancel", service.info.name))
+            .await?;
+        tracker.spawn(workers::watch_cancels(
+            cancels,
+            workers_list.clone(),
+            shutdown.clone(),
+        ));
         let name = service.info.name.clone();
         let describe = serde_json::to_string(&service.info).expect("service info is JSON");
         bus.announce(&protocol::describe_topic(&name), describe)
@@ -358,7 +451,14 @@ pub async fn serve(
     }
     Ok(Serving {
         served,
-        presence,
+        calls: Calls {
+            by_topic: Arc::new(by_topic),
+            by_service: Arc::new(by_service),
+            workers: workers_list,
+        },
+        presence: std::sync::Mutex::new(presence.clone()),
+        initial: presence,
+        lifecycle: tokio::sync::Mutex::new(()),
         presence_bus,
         hosts,
         tracker,
@@ -370,9 +470,24 @@ pub async fn serve(
 const QUIET: Duration = Duration::from_millis(300);
 
 impl Serving {
-    /// This host's presence.
-    pub fn presence(&self) -> &HostPresence {
-        &self.presence
+    /// This host's presence now.
+    pub fn presence(&self) -> HostPresence {
+        self.presence.lock().expect("presence lock").clone()
+    }
+
+    /// This host's id on the broker.
+    pub fn id(&self) -> &str {
+        &self.initial.id
+    }
+
+    /// Its services, to be called from within this process.
+    pub fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    /// The hosts on the broker, as this one sees them.
+    pub fn hosts(&self) -> &Hosts {
+        &self.hosts
     }
 
     /// Stops cleanly, losing nothing: says `stopping`, asks the broker for no more
@@ -380,10 +495,10 @@ impl Serving {
     /// waits until the broker has every finish, clears its presence and disconnects.
     /// `<service>/status` says `down` only when no other host serves the service.
     pub async fn stop(self) {
-        let topic = presence::host_topic(&self.presence.id);
-        let serves = !self.presence.services.is_empty();
+        let topic = presence::host_topic(self.id());
+        let serves = !self.initial.services.is_empty();
         if serves {
-            let stopping = self.presence.with_state(HostState::Stopping).to_json();
+            let stopping = self.presence().with_state(HostState::Stopping).to_json();
             let _ = self.presence_bus.announce(&topic, stopping).await;
         }
         for served in &self.served {
@@ -401,7 +516,7 @@ impl Serving {
             .hosts
             .live()
             .into_iter()
-            .filter(|h| h.id != self.presence.id && h.state == HostState::Up)
+            .filter(|h| h.id != self.initial.id && h.state == HostState::Up)
             .collect();
         for served in &self.served {
             if !others.iter().any(|h| h.serves(&served.name)) {

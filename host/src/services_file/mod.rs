@@ -47,6 +47,10 @@ pub struct ServicesFile {
     pub path: PathBuf,
     /// Its services, in file order.
     pub services: Vec<ServiceSpec>,
+    /// `workers:`: requests running at once on the whole host, all services together.
+    pub workers: Option<usize>,
+    /// `queue:`: requests of one service that may wait behind those running.
+    pub queue: Option<usize>,
 }
 
 /// A services file that cannot be used, with where and why.
@@ -94,9 +98,12 @@ impl ServicesFile {
 
     /// Reads and checks a services file given as text; paths are relative to `path`'s folder.
     pub fn parse(text: &str, path: &Path, env: Environment) -> Result<Self, ServicesFileError> {
+        let read = read::file(text, path, env)?;
         Ok(Self {
             path: path.to_path_buf(),
-            services: read::services(text, path, env)?,
+            services: read.services,
+            workers: read.workers,
+            queue: read.queue,
         })
     }
 
@@ -153,6 +160,19 @@ mod tests {
             docker.sidecars[0].container.image,
             ImageSource::Build { .. }
         ));
+    }
+
+    #[test]
+    fn the_worker_pool_is_set_at_the_top() {
+        let file = parse("workers: 8\nqueue: 100\nservices: {}\n").unwrap();
+        assert_eq!((file.workers, file.queue), (Some(8), Some(100)));
+        let file = parse("services: {}\n").unwrap();
+        assert_eq!((file.workers, file.queue), (None, None));
+        let err = parse("workers: 0\n").unwrap_err();
+        assert_eq!((err.line, err.field.as_deref()), (Some(1), Some("workers")));
+        assert!(err.message.contains("from 1 to"), "{err}");
+        let err = parse("services: {}\nqueue: -3\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
     }
 
     #[test]

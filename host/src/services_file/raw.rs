@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 pub(super) struct RawFile {
     #[serde(default)]
     pub(super) services: BTreeMap<String, Spanned<RawService>>,
+    /// Requests running at once on the whole host.
+    pub(super) workers: Option<Spanned<u64>>,
+    /// Requests of one service waiting behind those running.
+    pub(super) queue: Option<Spanned<u64>>,
 }
 
 /// One entry of `services:`.

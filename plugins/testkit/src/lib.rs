@@ -41,7 +41,9 @@ mod component {
         fn describe() -> ServiceInfo {
             ServiceInfo {
                 name: "testkit".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
+                // The build mark is patched in the file by the reload tests, to
+                // make a new version of the same component.
+                version: concat!(env!("CARGO_PKG_VERSION"), "+build.0000").into(),
                 actions: ACTIONS
                     .iter()
                     .map(|(name, doc)| ActionInfo {

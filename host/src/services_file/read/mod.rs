@@ -24,11 +24,14 @@ struct Reader<'a> {
 }
 
 /// Reads the services of `text`, the file at `path`, in file order.
-pub(super) fn services(
-    text: &str,
-    path: &Path,
-    env: Environment,
-) -> Result<Vec<ServiceSpec>, ServicesFileError> {
+/// What a services file says, checked.
+pub(super) struct Read {
+    pub services: Vec<ServiceSpec>,
+    pub workers: Option<usize>,
+    pub queue: Option<usize>,
+}
+
+pub(super) fn file(text: &str, path: &Path, env: Environment) -> Result<Read, ServicesFileError> {
     let raw: RawFile = serde_saphyr::from_str_with_options(text, crate::workflow::yaml_options())
         .map_err(|e| ServicesFileError {
         file: path.to_path_buf(),
@@ -38,12 +41,35 @@ pub(super) fn services(
     })?;
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let reader = Reader { path, dir, env };
+    let bounded = |value: Option<Spanned<u64>>,
+                   field: &str,
+                   range: std::ops::RangeInclusive<u64>| {
+        match value {
+            None => Ok(None),
+            Some(n) if range.contains(&n.value) => Ok(Some(n.value as usize)),
+            Some(n) => Err(reader.error(
+                Some(n.referenced.line()),
+                field,
+                format!(
+                    "must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    };
+    let workers = bounded(raw.workers, "workers", 1..=65536)?;
+    let queue = bounded(raw.queue, "queue", 0..=1_000_000)?;
     let mut services = Vec::new();
     for (name, service) in raw.services {
         services.push(reader.service(name, service)?);
     }
     services.sort_by_key(|s| s.line);
-    Ok(services)
+    Ok(Read {
+        services,
+        workers,
+        queue,
+    })
 }
 
 impl Reader<'_> {
