@@ -432,3 +432,60 @@ async fn a_run_cancelled_over_http_stops_its_container_and_one_resumed_goes_on()
     assert_eq!(state["steps"]["twice"]["outputs"]["tries"], 2, "{state}");
     assert_eq!(state["steps"]["twice"]["status"], "success", "{state}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_running_container_is_stopped_and_started_by_the_same_calls() {
+    let root = tempfile::tempdir().unwrap();
+    ServicesFile::new()
+        .docker(
+            "lifeguard",
+            Docker::test_image()
+                .service_mode()
+                .command("[sh, /serve.sh]"),
+            "[hello]",
+        )
+        .write(root.path());
+    let daemon = daemon(root.path(), &[], &[]).await;
+    let http = agent();
+    let hello = |name: &str| {
+        post(
+            &agent(),
+            &format!("{}/v1/actions/lifeguard/hello", daemon.url),
+            &json!({"name": name, "timeout": "30s"}).to_string(),
+        )
+    };
+    let first = hello("before");
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["greeting"], "hello from a container");
+    assert_eq!(containers_of("lifeguard").len(), 1);
+    let view = |name: &str| get(&http, &format!("{}/v1/services/{name}", daemon.url)).body;
+    assert_eq!(view("lifeguard")["backend"], "container-service");
+
+    let stop = post(
+        &http,
+        &format!("{}/v1/services/lifeguard/stop", daemon.url),
+        "",
+    );
+    assert_eq!(stop.status, 200, "{}", stop.body);
+    assert_eq!(stop.body["state"], "stopped");
+    assert!(containers_of("lifeguard").is_empty(), "stopped and removed");
+    assert_eq!(view("lifeguard")["status"], "stopped");
+    let pause = post(
+        &http,
+        &format!("{}/v1/services/lifeguard/pause", daemon.url),
+        "",
+    );
+    assert_eq!(pause.status, 409, "{}", pause.body);
+
+    let start = post(
+        &http,
+        &format!("{}/v1/services/lifeguard/start", daemon.url),
+        "",
+    );
+    assert_eq!(start.status, 200, "{}", start.body);
+    assert_eq!(start.body["state"], "up");
+    assert_eq!(containers_of("lifeguard").len(), 1);
+    let again = hello("after");
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["name"], "after");
+}

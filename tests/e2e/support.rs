@@ -103,7 +103,8 @@ pub fn copper_in(network: &Network, index: usize, dir: &Path) -> Command {
 }
 
 /// The credentials file of every copper-wasm the tests start (`COPPER_CREDENTIALS`):
-/// users `host`, `runner`, and `fetcher` and `greeter` (each granted `serve` itself),
+/// users `host`, `runner`, and `fetcher`, `greeter` and `lifeguard` (each granted
+/// `serve` itself),
 /// made once per test process.
 pub fn credentials_file() -> &'static Path {
     static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -112,7 +113,7 @@ pub fn credentials_file() -> &'static Path {
         let path = dir.join("credentials.yaml");
         copper_wasm::access::Credentials::load_or_create(
             &path,
-            &["fetcher".into(), "greeter".into()],
+            &["fetcher".into(), "greeter".into(), "lifeguard".into()],
         )
         .expect("the tests' credentials file");
         path
