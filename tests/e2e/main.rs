@@ -10,6 +10,7 @@ mod docker;
 mod engine;
 mod failures;
 mod hosts;
+mod kept;
 mod library;
 mod lifecycle;
 mod over_daemon;

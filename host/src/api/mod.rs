@@ -10,6 +10,7 @@
 //! - `services.rs`: the services, their actions and schemas, how busy each is.
 //! - `lifecycle.rs`: a service started, stopped, paused, resumed or reloaded.
 //! - `workers.rs`: the requests running and waiting now, and stopping one.
+//! - `workflows.rs`: the workflows the daemon keeps, run by name.
 //! - `elsewhere.rs`: the services up on the broker, kept current.
 //! - `problem.rs`: errors as problem documents (RFC 9457).
 //! - here: the router, the bearer token, health and readiness, `/openapi.json`
@@ -25,11 +26,13 @@ mod problem;
 mod runs;
 mod services;
 mod workers;
+mod workflows;
 
 pub use lifecycle::LifecycleView;
 pub use problem::Problem;
 pub use services::{ActionView, LoadView, ServiceView};
 pub use workers::WorkerView;
+pub use workflows::{StepView, WorkflowView};
 
 use crate::Host;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -159,6 +162,7 @@ pub struct Serving {
         (name = "runs", description = "Workflows run by the daemon"),
         (name = "services", description = "What the daemon and the hosts on its broker serve, and their lifecycle"),
         (name = "workers", description = "The requests running and waiting on the daemon"),
+        (name = "workflows", description = "The workflows the daemon keeps (serve --workflows DIR)"),
         (name = "daemon", description = "Health and readiness, for supervisors"),
     )
 )]
@@ -179,6 +183,9 @@ fn v1() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(lifecycle::command))
         .routes(routes!(workers::list))
         .routes(routes!(workers::kill))
+        .routes(routes!(workflows::list))
+        .routes(routes!(workflows::show))
+        .routes(routes!(workflows::run))
 }
 
 /// The endpoints for supervisors, open without a token.
@@ -379,6 +386,9 @@ mod tests {
             "/v1/services/{name}/{command}",
             "/v1/workers",
             "/v1/workers/{id}",
+            "/v1/workflows",
+            "/v1/workflows/{name}",
+            "/v1/workflows/{name}/runs",
             "/healthz",
             "/readyz",
         ] {

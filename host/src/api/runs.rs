@@ -139,6 +139,16 @@ pub(super) async fn start(
             return Problem::invalid("invalid-workflow", error.to_string()).into_response();
         }
     };
+    start_kept(api, workflow, text, how).await
+}
+
+/// Starts a run of `workflow` (read from a body, or kept by the daemon).
+pub(super) async fn start_kept(
+    api: Arc<Api>,
+    workflow: Workflow,
+    text: String,
+    how: Start,
+) -> Response {
     let options = RunOptions {
         max_parallel: how.max_parallel.unwrap_or(16).clamp(1, 4096),
         ..RunOptions::default()

@@ -205,6 +205,10 @@ struct DaemonArgs {
     /// On SIGTERM, how long requests and runs under way are given to finish.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     grace: String,
+    /// A folder of workflows to keep: each read and checked at start, listed and
+    /// run by name over the HTTP API (`/v1/workflows`).
+    #[arg(long, value_name = "DIR")]
+    workflows: Option<PathBuf>,
     /// The largest HTTP request body taken, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     body_limit: usize,
@@ -530,13 +534,20 @@ async fn serve(args: HostArgs, daemon: DaemonArgs) -> Result<(), CliError> {
     {
         config.services = file.services;
     }
+    config.workflows = daemon.workflows.clone();
     config.scheduler.workers = daemon.workers.or(config.scheduler.workers);
     config.scheduler.queue = daemon.queue.unwrap_or(config.scheduler.queue);
     let shutdown = CancellationToken::new();
     let stop = interruption();
     let host = Host::start(config, shutdown.clone())
         .await
-        .map_err(|e| CliError::Start(Box::new(e)))?;
+        .map_err(|e| match e {
+            // A workflow that does not check is the user's to fix, like any other (exit 2).
+            copper_wasm::host::HostError::Workflows(copper_wasm::host::KeptError::Invalid(e)) => {
+                CliError::Workflow(e)
+            }
+            e => CliError::Start(Box::new(e)),
+        })?;
     let host = std::sync::Arc::new(host);
     let control = match copper_wasm::control::listen(host.clone()).await {
         Ok(control) => control,

@@ -4,10 +4,13 @@
 //! `run.rs`: what a host is asked to do: [`Host::check`] and [`Host::run`] a
 //! workflow, [`Host::call`] one action. `lifecycle.rs`: a service started, stopped,
 //! paused, resumed or reloaded while the host runs ([`Host::command`]).
+//! `kept.rs`: the workflows a daemon keeps, by name ([`Host::workflows`]).
 
+mod kept;
 mod lifecycle;
 mod run;
 
+pub use kept::{KeptError, KeptWorkflow};
 pub use run::{Checked, RunError};
 
 use crate::access::{AccessError, Credentials};
@@ -108,6 +111,8 @@ pub struct HostConfig {
     /// Who may connect to the embedded broker (default `<cache>/credentials.yaml`,
     /// made at first start; see [`crate::access`]).
     pub credentials: Option<PathBuf>,
+    /// A folder of workflows to keep, each run by name (`serve --workflows DIR`).
+    pub workflows: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -127,6 +132,7 @@ impl Default for HostConfig {
             component_bytes: Vec::new(),
             services: Vec::new(),
             credentials: None,
+            workflows: None,
         }
     }
 }
@@ -250,6 +256,9 @@ pub enum HostError {
         #[source]
         source: crate::component_url::UrlError,
     },
+    /// The workflows to keep cannot be read, or one does not check.
+    #[error(transparent)]
+    Workflows(#[from] KeptError),
     /// A Docker service cannot be served.
     #[error("service `{service}` cannot run in Docker")]
     Docker {
@@ -572,6 +581,8 @@ pub struct Host {
     runtime: Arc<Runtime>,
     /// Where each component came from.
     origins: BTreeMap<String, Origin>,
+    /// The workflows kept, by name.
+    workflows: BTreeMap<String, KeptWorkflow>,
     /// Where downloaded components are kept.
     compiled_cache: PathBuf,
 }
@@ -582,6 +593,16 @@ impl Host {
     /// Docker services are made ready first (images found, built or pulled, sidecars
     /// started); long-running containers are started last and awaited until `up`.
     pub async fn start(config: HostConfig, shutdown: CancellationToken) -> Result<Host, HostError> {
+        let workflows = match &config.workflows {
+            Some(dir) => kept::read_folder(dir)?,
+            None => BTreeMap::new(),
+        };
+        for kept in workflows.values().filter(|k| !k.workflow.on.is_empty()) {
+            tracing::warn!(
+                workflow = %kept.workflow.name,
+                "its `on:` is checked, but this version does not yet start runs by themselves: run it by name (docs/api.md)"
+            );
+        }
         let Loaded {
             mut registry,
             runtime,
@@ -629,6 +650,7 @@ impl Host {
             cache: config.cache.clone(),
             runtime,
             origins,
+            workflows,
             compiled_cache: config.compiled_cache.clone(),
         };
         if let Err(error) = host.start_long_running(&config).await {
@@ -719,6 +741,11 @@ impl Host {
     /// Where `/fetch`, `/web`, the step cache and the runs live.
     pub fn cache(&self) -> &std::path::Path {
         &self.cache
+    }
+
+    /// The workflows kept (`HostConfig::workflows`), by name.
+    pub fn workflows(&self) -> &BTreeMap<String, KeptWorkflow> {
+        &self.workflows
     }
 
     /// The services of the services file (containers, external ones and components).

@@ -33,6 +33,9 @@ pub fn check_inputs(
         fn is_secret(&self, name: &str) -> bool {
             self.secrets.iter().any(|s| s == name)
         }
+        fn trigger(&self, _: &[String]) -> Option<Value> {
+            Some(Value::Null)
+        }
     }
     // The workflow's own env, interpolated as the run will: against `env`.
     for (name, value) in &workflow.env {

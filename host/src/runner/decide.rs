@@ -16,6 +16,8 @@ pub(super) struct StepScope<'a> {
     pub(super) steps: &'a BTreeMap<String, StepView>,
     /// The names of the workflow's secrets.
     pub(super) secrets: &'a [String],
+    /// What started the run.
+    pub(super) trigger: Option<&'a Value>,
 }
 
 impl Scope for StepScope<'_> {
@@ -27,6 +29,9 @@ impl Scope for StepScope<'_> {
     }
     fn is_secret(&self, name: &str) -> bool {
         self.secrets.iter().any(|s| s == name)
+    }
+    fn trigger(&self, path: &[String]) -> Option<Value> {
+        expression::field_at(self.trigger?, path)
     }
 }
 
@@ -45,6 +50,7 @@ pub(super) fn layered(
         env: base.clone(),
         steps: &no_steps,
         secrets,
+        trigger: None,
     };
     for (key, value) in extra {
         let resolved = expression::resolve(&Value::String(value.clone()), &scope)

@@ -76,6 +76,9 @@ pub struct RunOptions {
     pub done: BTreeMap<String, Object>,
     /// Earlier successes to reuse (none: every step runs).
     pub cache: Option<cache::StepCache>,
+    /// What started the run (`${{ trigger.… }}`): a message, a webhook's body, a
+    /// schedule's time; none when it was asked for.
+    pub trigger: Option<serde_json::Value>,
 }
 
 impl Default for RunOptions {
@@ -88,6 +91,7 @@ impl Default for RunOptions {
             external: Vec::new(),
             done: BTreeMap::new(),
             cache: None,
+            trigger: None,
         }
     }
 }

@@ -178,6 +178,7 @@ impl<'a, F: FnMut(&Stamped)> RunState<'a, F> {
             env,
             steps: &self.views,
             secrets: &self.workflow.secrets,
+            trigger: self.options.trigger.as_ref(),
         };
         let input = match step_input(step, &scope, self.deadline) {
             Ok(input) => input,

@@ -5,6 +5,8 @@
 //!   is exactly one reference takes the result's JSON value; inside a longer text
 //!   the value is written as text.
 //! - `${{ env.<NAME> }}` and `${VAR}` / `${VAR:-default}`: the environment.
+//! - `${{ trigger.<field>… }}`: what started the run (`trigger.kind`, an MQTT
+//!   message's `trigger.topic` and `trigger.payload.…`, a webhook's body…).
 //! - `${{ secrets.<NAME> }}` (or `${NAME}` for a name listed in `secrets:`): kept as
 //!   a placeholder on the bus and in every file; the host serving the action puts
 //!   the value in, from its own environment, and masks it in what comes back.
@@ -29,6 +31,8 @@ pub enum Reference {
     Env(String),
     /// `secrets.<NAME>`.
     Secret(String),
+    /// `trigger.<field>…`: a field (at any depth) of what started the run.
+    Trigger(Vec<String>),
 }
 
 /// A piece of a text with references.
@@ -58,8 +62,11 @@ fn parse_reference(inner: &str) -> Result<Reference, String> {
         }
         ["env", name] if is_name(name) => Ok(Reference::Env(name.to_string())),
         ["secrets", name] if is_name(name) => Ok(Reference::Secret(name.to_string())),
+        ["trigger", path @ ..] if !path.is_empty() && path.iter().all(|p| is_name(p)) => Ok(
+            Reference::Trigger(path.iter().map(|p| p.to_string()).collect()),
+        ),
         _ => Err(format!(
-            "`${{{{ {} }}}}` is not a reference: use `steps.<id>.outputs.<field>`, `env.<NAME>` or `secrets.<NAME>`",
+            "`${{{{ {} }}}}` is not a reference: use `steps.<id>.outputs.<field>`, `env.<NAME>`, `secrets.<NAME>` or `trigger.<field>`",
             inner.trim()
         )),
     }
@@ -120,6 +127,24 @@ pub trait Scope {
     fn env(&self, name: &str) -> Option<String>;
     /// Whether `name` is a secret (its `${NAME}` becomes a placeholder).
     fn is_secret(&self, name: &str) -> bool;
+    /// The field at `path` of what started the run, when it has one.
+    fn trigger(&self, path: &[String]) -> Option<Value> {
+        let _ = path;
+        None
+    }
+}
+
+/// The field at `path` of `value` (objects by key, lists by index).
+pub fn field_at(value: &Value, path: &[String]) -> Option<Value> {
+    let mut here = value;
+    for part in path {
+        here = match here {
+            Value::Object(map) => map.get(part)?,
+            Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(here.clone())
 }
 
 /// Resolves every reference and `${VAR}` in `value`; secrets stay placeholders.
@@ -153,6 +178,9 @@ fn resolve_text(text: &str, scope: &dyn Scope) -> Result<Value, String> {
                 .map(Value::String)
                 .ok_or_else(|| format!("variable `{name}` is not set")),
             Reference::Secret(name) => Ok(Value::String(crate::secret::placeholder(name))),
+            Reference::Trigger(path) => scope
+                .trigger(path)
+                .ok_or_else(|| format!("what started the run has no `trigger.{}`", path.join("."))),
         }
     };
     if let [Piece::Reference(reference)] = pieces.as_slice() {

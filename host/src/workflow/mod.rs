@@ -9,6 +9,8 @@
 //!
 //! - [`expression`]: `${{ … }}` references, `${VAR}` and `if:` conditions.
 //! - [`graph`]: the steps' order: needs, cycles, ancestors.
+//! - [`on`]: `on:` (schedules, MQTT messages, resources, webhooks, file changes,
+//!   other runs) and `concurrency:`, for a daemon to start it by itself.
 //! - `read`: the YAML read, each entry by the step reader (`step_reader`);
 //!   `retry`: [`Retry`]; `link`: the checks across steps (ids, needs, cycles,
 //!   conditions, references).
@@ -16,6 +18,7 @@
 pub mod expression;
 pub mod graph;
 mod link;
+pub mod on;
 mod read;
 mod retry;
 mod step_reader;
@@ -95,6 +98,10 @@ pub struct Workflow {
     pub secrets: Vec<String>,
     /// The whole run's deadline.
     pub timeout: Option<Duration>,
+    /// `on:`: what starts it by itself (a daemon's business).
+    pub on: on::Triggers,
+    /// `concurrency:`: its runs at once, and what a trigger does beyond that.
+    pub concurrency: on::Concurrency,
     /// The line of its `env` mapping, when it has one.
     env_line: Option<u64>,
 }

@@ -22,6 +22,9 @@ struct Named {
     #[serde(default)]
     secrets: Vec<String>,
     timeout: Option<Value>,
+    #[serde(rename = "on")]
+    on: Option<super::on::RawOn>,
+    concurrency: Option<super::on::RawConcurrency>,
     steps: Vec<SpannedEntry>,
 }
 
@@ -134,6 +137,14 @@ fn around(
         .map(|value| timeout::parse(&value))
         .transpose()
         .map_err(|why| at_field("timeout", why))?;
+    let on = match named.on {
+        Some(raw) => super::on::triggers(raw, source)?,
+        None => super::on::Triggers::default(),
+    };
+    let concurrency = match named.concurrency {
+        Some(raw) => super::on::concurrency(raw, source, top_level_line(text, "concurrency"))?,
+        None => super::on::Concurrency::default(),
+    };
     let name = named.name.unwrap_or_else(|| {
         source
             .file_stem()
@@ -147,6 +158,8 @@ fn around(
         env,
         secrets: named.secrets,
         timeout,
+        on,
+        concurrency,
         env_line: top_level_line(text, "env"),
     })
 }

@@ -1,0 +1,113 @@
+//! The workflows a daemon keeps (`serve --workflows DIR`): every `*.yaml` and
+//! `*.yml` of the folder, read and checked when the host starts, each known by its
+//! name, to be run by name (and, by their `on:`, to start by themselves).
+
+use crate::workflow::{Workflow, WorkflowError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One workflow kept: as checked, and its text (recorded with each run).
+#[derive(Debug, Clone)]
+pub struct KeptWorkflow {
+    /// The workflow.
+    pub workflow: Workflow,
+    /// Its text, as its file holds it.
+    pub text: String,
+}
+
+/// Why the workflows folder cannot be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum KeptError {
+    /// The folder (or a file in it) cannot be read.
+    #[error("cannot read the workflows in {path}")]
+    Read {
+        /// The folder or file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A workflow does not check (its file, line and field).
+    #[error(transparent)]
+    Invalid(#[from] WorkflowError),
+    /// Two files give the same name.
+    #[error("{second} names its workflow `{name}`, as {first} does: names must differ")]
+    SameName {
+        /// The name.
+        name: String,
+        /// The file read first.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+}
+
+/// Reads every workflow of `dir` (not its subfolders), by name.
+pub fn read_folder(dir: &Path) -> Result<BTreeMap<String, KeptWorkflow>, KeptError> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| KeptError::Read { path, source }
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(failed(dir))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.is_file() && path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+        })
+        .collect();
+    files.sort();
+    let mut kept: BTreeMap<String, KeptWorkflow> = BTreeMap::new();
+    for path in files {
+        let (workflow, text) = Workflow::read(&path)?;
+        if let Some(first) = kept.get(&workflow.name) {
+            return Err(KeptError::SameName {
+                name: workflow.name.clone(),
+                first: first.workflow.source.clone(),
+                second: path,
+            });
+        }
+        kept.insert(workflow.name.clone(), KeptWorkflow { workflow, text });
+    }
+    Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_is_kept_by_name_and_a_bad_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write(
+            "site.yaml",
+            "name: site\nsteps:\n  - action: testkit/echo\n",
+        );
+        write("other.yml", "- action: testkit/echo\n");
+        write("notes.txt", "not a workflow");
+        let kept = read_folder(dir.path()).unwrap();
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["other", "site"]);
+        assert!(kept["site"].text.contains("name: site"));
+
+        write(
+            "again.yaml",
+            "name: site\nsteps:\n  - action: testkit/echo\n",
+        );
+        let same = read_folder(dir.path()).unwrap_err();
+        assert!(
+            same.to_string().contains("names its workflow `site`"),
+            "{same}"
+        );
+        std::fs::remove_file(dir.path().join("again.yaml")).unwrap();
+
+        write(
+            "broken.yaml",
+            "- action: testkit/echo\n  needs: [nowhere]\n",
+        );
+        let KeptError::Invalid(error) = read_folder(dir.path()).unwrap_err() else {
+            panic!("not the workflow's error")
+        };
+        assert!(error.file.ends_with("broken.yaml"));
+        assert_eq!(error.line, Some(2), "{error}");
+    }
+}
