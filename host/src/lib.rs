@@ -29,7 +29,8 @@
 //! - [`builtin`]: the components built into the binary; [`host`]: everything wired together;
 //!   [`error_chain`]: an error and its causes on one line.
 //! - [`api`]: the daemon's HTTP API over a host (fast calls, runs, services,
-//!   their lifecycle, the workers); [`control`]: the services' lifecycle over MQTT.
+//!   their lifecycle, the workers); [`control`]: the services' lifecycle over MQTT;
+//!   [`triggers`]: workflows that start themselves (schedules, messages, other runs).
 //!
 //! The `copper-wasm` command is built on this public API alone (it lives in the binary
 //! crate, `host/src/main.rs` and `host/src/cli/`), so whatever it does an embedder can do.
@@ -90,6 +91,7 @@ pub mod secret;
 pub mod service;
 pub mod services_file;
 pub mod timeout;
+pub mod triggers;
 pub mod wit;
 pub mod workflow;
 

@@ -19,4 +19,5 @@ mod protocol;
 mod services_file;
 mod sharing;
 mod support;
+mod triggers;
 mod website;

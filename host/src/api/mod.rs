@@ -32,7 +32,7 @@ pub use lifecycle::LifecycleView;
 pub use problem::Problem;
 pub use services::{ActionView, LoadView, ServiceView};
 pub use workers::WorkerView;
-pub use workflows::{StepView, WorkflowView};
+pub use workflows::{HookView, StepView, WorkflowView};
 
 use crate::Host;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -45,7 +45,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -135,9 +134,6 @@ struct Api {
     token: Option<String>,
     default_timeout: Duration,
     elsewhere: elsewhere::Elsewhere,
-    runs: runs::LiveRuns,
-    /// Runs started over HTTP, awaited when the daemon stops.
-    tracker: TaskTracker,
     /// False once the daemon stops taking work.
     ready: AtomicBool,
 }
@@ -188,11 +184,13 @@ fn v1() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(workflows::run))
 }
 
-/// The endpoints for supervisors, open without a token.
+/// The endpoints open without the API's token: health and readiness for
+/// supervisors, and the webhooks (each carries a token of its own).
 fn daemon() -> OpenApiRouter<Arc<Api>> {
     OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(ready))
+        .routes(routes!(workflows::hook))
 }
 
 /// The OpenAPI 3.1 document of the API, as `/openapi.json` serves it.
@@ -308,8 +306,6 @@ pub async fn serve(host: Arc<Host>, config: ApiConfig) -> Result<Serving, ApiErr
         token: config.token,
         default_timeout: config.default_timeout,
         elsewhere: elsewhere::Elsewhere::watch(bus).await?,
-        runs: runs::LiveRuns::default(),
-        tracker: TaskTracker::new(),
         ready: AtomicBool::new(true),
     });
     let router = router(api.clone(), config.body_limit);
@@ -351,12 +347,11 @@ impl Serving {
     pub async fn stop(self, grace: Duration) {
         self.api.ready.store(false, Ordering::SeqCst);
         self.stop.cancel();
-        self.api.tracker.close();
         let drained = async {
             let _ = self.server.await;
-            self.api.tracker.wait().await;
+            self.api.host.drain_runs(grace).await
         };
-        if tokio::time::timeout(grace, drained).await.is_err() {
+        if !tokio::time::timeout(grace, drained).await.unwrap_or(false) {
             tracing::warn!(
                 "requests still under way after {}: stopping anyway",
                 humantime::format_duration(grace)
@@ -389,6 +384,7 @@ mod tests {
             "/v1/workflows",
             "/v1/workflows/{name}",
             "/v1/workflows/{name}/runs",
+            "/hooks/{name}",
             "/healthz",
             "/readyz",
         ] {

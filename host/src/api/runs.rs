@@ -8,9 +8,9 @@
 
 use super::Api;
 use super::problem::Problem;
-use crate::host::RunError;
-use crate::runner::record::{self, RunRecord};
-use crate::runner::{self, RunEvent, RunOptions, Stamped};
+use crate::host::{Begin, LaunchError};
+use crate::runner::record;
+use crate::runner::{RunEvent, RunOptions, Stamped};
 use crate::workflow::Workflow;
 use axum::Json;
 use axum::body::Bytes;
@@ -20,71 +20,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
 
 /// What names a workflow sent in a request body, in its errors.
 const BODY_SOURCE: &str = "request-body.yaml";
-
-/// The runs going on in this daemon, each with its events so far and who watches.
-#[derive(Default)]
-pub(super) struct LiveRuns {
-    runs: Mutex<BTreeMap<String, Arc<LiveRun>>>,
-}
-
-#[derive(Default)]
-struct LiveRun {
-    seen: Mutex<Seen>,
-    /// Cancelled to cancel the run.
-    cancel: CancellationToken,
-    /// Cancelled once the run has ended and its record is written.
-    ended: CancellationToken,
-}
-
-#[derive(Default)]
-struct Seen {
-    events: Vec<Stamped>,
-    watchers: Vec<mpsc::UnboundedSender<Stamped>>,
-}
-
-impl LiveRuns {
-    fn begin(&self, id: &str) -> Arc<LiveRun> {
-        let run = Arc::new(LiveRun::default());
-        let mut runs = self.runs.lock().expect("runs lock");
-        runs.insert(id.to_string(), run.clone());
-        run
-    }
-
-    fn end(&self, id: &str) {
-        if let Some(run) = self.runs.lock().expect("runs lock").remove(id) {
-            run.ended.cancel();
-        }
-    }
-
-    fn get(&self, id: &str) -> Option<Arc<LiveRun>> {
-        self.runs.lock().expect("runs lock").get(id).cloned()
-    }
-}
-
-impl LiveRun {
-    /// Keeps `event` and hands it to every watcher.
-    fn push(&self, event: &Stamped) {
-        let mut seen = self.seen.lock().expect("run lock");
-        seen.watchers.retain(|w| w.send(event.clone()).is_ok());
-        seen.events.push(event.clone());
-    }
-
-    /// The events so far, and a receiver of those to come.
-    fn watch(&self) -> (Vec<Stamped>, mpsc::UnboundedReceiver<Stamped>) {
-        let mut seen = self.seen.lock().expect("run lock");
-        let (sender, receiver) = mpsc::unbounded_channel();
-        seen.watchers.push(sender);
-        (seen.events.clone(), receiver)
-    }
-}
 
 /// How a run started over HTTP goes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -153,8 +93,14 @@ pub(super) async fn start_kept(
         max_parallel: how.max_parallel.unwrap_or(16).clamp(1, 4096),
         ..RunOptions::default()
     };
-    let cache = (how.no_cache != Some(true)).then(|| api.host.step_cache());
-    begin_run(api, workflow, Begin::New(text), options, cache).await
+    begin_run(
+        api,
+        workflow,
+        Begin::New(text),
+        options,
+        how.no_cache != Some(true),
+    )
+    .await
 }
 
 /// Starts a run and answers 201 with where to watch it, or the problem that kept
@@ -164,105 +110,31 @@ async fn begin_run(
     workflow: Workflow,
     begin: Begin,
     options: RunOptions,
-    cache: Option<runner::cache::StepCache>,
+    cache: bool,
 ) -> Response {
-    let id = options.run_id.clone();
-    let (said, heard) = tokio::sync::oneshot::channel();
-    let task = run(api.clone(), workflow, begin, options, cache, said);
-    api.tracker.spawn(task);
-    match heard.await {
-        Ok(Ok(())) => {
-            let url = format!("/v1/runs/{id}");
-            let started = Started {
-                id: id.clone(),
-                status: "running".into(),
-                events: format!("{url}/events"),
-                url: url.clone(),
-            };
-            (
-                StatusCode::CREATED,
-                [(header::LOCATION, url)],
-                Json(started),
-            )
-                .into_response()
+    match api.host.launch(workflow, begin, options, cache).await {
+        Ok(id) => started(&id).into_response(),
+        Err(LaunchError::Invalid(error)) => {
+            Problem::invalid("invalid-workflow", error.to_string()).into_response()
         }
-        Ok(Err(problem)) => problem.into_response(),
-        Err(_) => Problem::unavailable("the daemon is stopping").into_response(),
+        Err(LaunchError::Unavailable(why)) => Problem::unavailable(why).into_response(),
     }
 }
 
-/// What a run begins from: a workflow's text, or an earlier run to go on with.
-enum Begin {
-    New(String),
-    Resume(record::RunState),
-}
-
-/// Checks, records and runs a workflow; says whether it started through `said`.
-async fn run(
-    api: Arc<Api>,
-    workflow: Workflow,
-    begin: Begin,
-    mut options: RunOptions,
-    cache: Option<runner::cache::StepCache>,
-    said: tokio::sync::oneshot::Sender<Result<(), Problem>>,
-) {
-    let checked = match api.host.check(&workflow, &options).await {
-        Ok(checked) => checked,
-        Err(RunError::Invalid(error)) => {
-            let _ = said.send(Err(Problem::invalid("invalid-workflow", error.to_string())));
-            return;
-        }
-        Err(error) => {
-            let _ = said.send(Err(Problem::unavailable(error.to_string())));
-            return;
-        }
+/// `201 Created` for run `id`, with where to watch it.
+pub(super) fn started(id: &str) -> impl IntoResponse + use<> {
+    let url = format!("/v1/runs/{id}");
+    let started = Started {
+        id: id.to_string(),
+        status: "running".into(),
+        events: format!("{url}/events"),
+        url: url.clone(),
     };
-    let id = options.run_id.clone();
-    let secrets = runner::secret_values(&workflow, &options.env);
-    let recorded = match begin {
-        Begin::New(text) => {
-            RunRecord::of_workflow(api.host.cache(), &id, &workflow, &text, secrets)
-        }
-        Begin::Resume(state) => RunRecord::resume(api.host.cache(), &id, state, secrets),
-    };
-    let mut record = match recorded {
-        Ok(record) => record,
-        Err(error) => {
-            let problem = Problem::unavailable(format!("cannot record run {id}: {error}"));
-            let _ = said.send(Err(problem));
-            return;
-        }
-    };
-    options.cache = cache;
-    let live = api.runs.begin(&id);
-    let _ = said.send(Ok(()));
-    let mut keep = |event: &Stamped| {
-        if let Err(error) = record.record(event) {
-            tracing::error!(run = %id, %error, "cannot write the run's history");
-        }
-        live.push(event);
-    };
-    let cancelled = {
-        // Dropped when cancelled: each step under way asks its host to stop it.
-        let report = api.host.run_checked(checked, options, &mut keep);
-        tokio::select! {
-            report = report => {
-                if let Err(error) = report {
-                    tracing::error!(run = %id, %error, "the run could not go on");
-                }
-                false
-            }
-            () = live.cancel.cancelled() => true,
-        }
-    };
-    if cancelled {
-        tracing::info!(run = %id, "cancelled");
-        keep(&Stamped::now(RunEvent::RunCancelled {
-            reason: "cancelled over the HTTP API".into(),
-        }));
-    }
-    drop(record);
-    api.runs.end(&id);
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, url)],
+        Json(started),
+    )
 }
 
 /// True for the event a run's history ends with.
@@ -331,7 +203,7 @@ pub(super) async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
     let skip = after.map_or(0, |n| n + 1);
-    let (history, live) = match api.runs.get(&id) {
+    let (history, live) = match api.host.live_run(&id) {
         Some(run) => {
             let (history, receiver) = run.watch();
             (history, Some(receiver))
@@ -392,7 +264,7 @@ fn sse_event((index, stamped): (usize, Stamped)) -> Result<Event, Infallible> {
     )
 )]
 pub(super) async fn cancel(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
-    let Some(run) = api.runs.get(&id) else {
+    let Some(run) = api.host.live_run(&id) else {
         return match record::state(api.host.cache(), &id) {
             Ok(state) => Problem::new(
                 StatusCode::CONFLICT,
@@ -406,8 +278,8 @@ pub(super) async fn cancel(State(api): State<Arc<Api>>, Path(id): Path<String>) 
             Err(_) => no_run(&id).into_response(),
         };
     };
-    run.cancel.cancel();
-    run.ended.cancelled().await;
+    run.cancel("cancelled over the HTTP API");
+    run.ended().await;
     match record::state(api.host.cache(), &id) {
         Ok(state) => Json(state).into_response(),
         Err(_) => no_run(&id).into_response(),
@@ -436,7 +308,13 @@ pub(super) async fn resume(
     Path(id): Path<String>,
     Query(how): Query<Start>,
 ) -> Response {
-    if api.runs.get(&id).is_some() {
+    if let Some(run) = api.host.live_run(&id) {
+        // One that has said its end is only writing its record: wait for that.
+        if run.told_its_end() {
+            run.ended().await;
+        }
+    }
+    if api.host.live_run(&id).is_some() {
         return Problem::new(
             StatusCode::CONFLICT,
             "running",
@@ -468,8 +346,8 @@ pub(super) async fn resume(
         done: state.succeeded(),
         ..RunOptions::default()
     };
-    let step_cache = (how.no_cache != Some(true)).then(|| api.host.step_cache());
-    begin_run(api, workflow, Begin::Resume(state), options, step_cache).await
+    let cache = how.no_cache != Some(true);
+    begin_run(api, workflow, Begin::Resume(state), options, cache).await
 }
 
 /// What a step reported while it ran (its progress, one line each, timed), as its

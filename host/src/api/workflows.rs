@@ -127,6 +127,123 @@ pub(super) async fn show(State(api): State<Arc<Api>>, Path(name): Path<String>) 
     }
 }
 
+/// What a webhook did.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HookView {
+    /// `started`, `queued` (as many runs as the workflow may have go on: it waits
+    /// its turn) or `skipped` (its `concurrency:` says to start nothing then).
+    pub status: String,
+    /// The run started, when one did.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub run: Option<String>,
+    /// Its URL.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub url: Option<String>,
+}
+
+/// A webhook (leprechaun's hook): starts the kept workflow `name` whose `on:` has
+/// a `webhook`, with the body as `${{ trigger.body }}` (JSON when it reads as
+/// JSON, else text). Its own token, from the variable its `secret` names, comes
+/// as `Authorization: Bearer <token>` or `?token=`; open without the API's token.
+#[utoipa::path(
+    post,
+    path = "/hooks/{name}",
+    tag = "workflows",
+    params(
+        ("name" = String, Path, description = "The workflow's name"),
+        ("token" = Option<String>, Query, description = "The hook's token, when not in `Authorization`"),
+    ),
+    request_body(content = String, description = "Anything: the trigger's body", content_type = "application/json"),
+    responses(
+        (status = 202, description = "Taken: a run started, waits its turn, or was skipped", body = HookView),
+        (status = 401, description = "No or a wrong token for this hook", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No kept workflow of that name has a webhook", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The workflow no longer checks", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hook's token is not set on the daemon, or the broker cannot be reached", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(super) async fn hook(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    Query(query): Query<HookQuery>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(webhook) = api
+        .host
+        .workflows()
+        .get(&name)
+        .and_then(|k| k.workflow.on.webhook.clone())
+    else {
+        return Problem::not_found(
+            "unknown-hook",
+            format!("no workflow `{name}` with a webhook is kept here"),
+        )
+        .into_response();
+    };
+    let Some(token) = std::env::var(&webhook.secret)
+        .ok()
+        .filter(|t| !t.is_empty())
+    else {
+        return Problem::unavailable(format!(
+            "the hook's token is not set on the daemon: set {}",
+            webhook.secret
+        ))
+        .into_response();
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or(query.token);
+    if !given.is_some_and(|given| crate::access::same_secret(&given, &token)) {
+        return Problem::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!(
+                "this hook needs its token (the value of {})",
+                webhook.secret
+            ),
+        )
+        .into_response();
+    }
+    let body = serde_json::from_slice::<serde_json::Value>(&body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let trigger = serde_json::json!({"kind": "webhook", "body": body});
+    let view = match api.host.fire(&name, trigger).await {
+        Ok(crate::host::Fired::Started(id)) => HookView {
+            status: "started".into(),
+            url: Some(format!("/v1/runs/{id}")),
+            run: Some(id),
+        },
+        Ok(crate::host::Fired::Queued) => HookView {
+            status: "queued".into(),
+            run: None,
+            url: None,
+        },
+        Ok(crate::host::Fired::Skipped) => HookView {
+            status: "skipped".into(),
+            run: None,
+            url: None,
+        },
+        Err(crate::host::LaunchError::Invalid(error)) => {
+            return Problem::invalid("invalid-workflow", error.to_string()).into_response();
+        }
+        Err(crate::host::LaunchError::Unavailable(why)) => {
+            return Problem::unavailable(why).into_response();
+        }
+    };
+    (axum::http::StatusCode::ACCEPTED, Json(view)).into_response()
+}
+
+/// A hook's query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(super) struct HookQuery {
+    /// The hook's token.
+    token: Option<String>,
+}
+
 /// Runs a workflow the daemon keeps, by name; as `POST /v1/runs` with its text.
 #[utoipa::path(
     post,

@@ -174,6 +174,9 @@ pub enum CliError {
         /// What it said.
         detail: String,
     },
+    /// The workflows' triggers cannot be listened for.
+    #[error("cannot listen for the workflows' triggers on the broker")]
+    Triggers(#[source] copper_wasm::bus::BusError),
     /// The lifecycle commands over MQTT cannot be listened for.
     #[error("cannot listen for lifecycle commands on the broker")]
     Control(#[source] copper_wasm::bus::BusError),
@@ -264,6 +267,7 @@ impl CliError {
             CliError::Bus(_)
             | CliError::Api(_)
             | CliError::Control(_)
+            | CliError::Triggers(_)
             | CliError::Start(_)
             | CliError::LoadServices(_)
             | CliError::Host(_)

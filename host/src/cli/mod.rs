@@ -556,10 +556,19 @@ async fn serve(args: HostArgs, daemon: DaemonArgs) -> Result<(), CliError> {
             return Err(CliError::Control(error));
         }
     };
+    let triggering = match copper_wasm::triggers::start(host.clone()).await {
+        Ok(triggering) => triggering,
+        Err(error) => {
+            control.stop().await;
+            stop_host(host).await;
+            return Err(CliError::Triggers(error));
+        }
+    };
     let api = match api_config {
         Some(api_config) => match copper_wasm::api::serve(host.clone(), api_config).await {
             Ok(api) => Some(api),
             Err(error) => {
+                triggering.stop().await;
                 control.stop().await;
                 stop_host(host).await;
                 return Err(CliError::Api(error));
@@ -580,6 +589,7 @@ async fn serve(args: HostArgs, daemon: DaemonArgs) -> Result<(), CliError> {
     );
     stop.await;
     eprintln!("stopping");
+    triggering.stop().await;
     if let Some(api) = api {
         api.stop(grace).await;
     }

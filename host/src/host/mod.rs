@@ -5,12 +5,16 @@
 //! workflow, [`Host::call`] one action. `lifecycle.rs`: a service started, stopped,
 //! paused, resumed or reloaded while the host runs ([`Host::command`]).
 //! `kept.rs`: the workflows a daemon keeps, by name ([`Host::workflows`]).
+//! `live.rs`: runs launched in the background, watched and cancelled, and
+//! triggers fired by a workflow's `concurrency:` ([`Host::launch`], [`Host::fire`]).
 
 mod kept;
 mod lifecycle;
+mod live;
 mod run;
 
 pub use kept::{KeptError, KeptWorkflow};
+pub use live::{Begin, Ended, Fired, LaunchError, LiveRun};
 pub use run::{Checked, RunError};
 
 use crate::access::{AccessError, Credentials};
@@ -583,6 +587,8 @@ pub struct Host {
     origins: BTreeMap<String, Origin>,
     /// The workflows kept, by name.
     workflows: BTreeMap<String, KeptWorkflow>,
+    /// The runs launched in the background and going on.
+    live: live::LiveRuns,
     /// Where downloaded components are kept.
     compiled_cache: PathBuf,
 }
@@ -597,10 +603,10 @@ impl Host {
             Some(dir) => kept::read_folder(dir)?,
             None => BTreeMap::new(),
         };
-        for kept in workflows.values().filter(|k| !k.workflow.on.is_empty()) {
+        for kept in workflows.values().filter(|k| k.workflow.on.watch.is_some()) {
             tracing::warn!(
                 workflow = %kept.workflow.name,
-                "its `on:` is checked, but this version does not yet start runs by themselves: run it by name (docs/api.md)"
+                "its `on.watch` is checked, but this version does not watch files yet (docs/triggers.md)"
             );
         }
         let Loaded {
@@ -651,6 +657,7 @@ impl Host {
             runtime,
             origins,
             workflows,
+            live: Default::default(),
             compiled_cache: config.compiled_cache.clone(),
         };
         if let Err(error) = host.start_long_running(&config).await {

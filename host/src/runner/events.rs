@@ -18,6 +18,9 @@ pub enum RunEvent {
         workflow: String,
         /// True when an earlier run is resumed.
         resumed: bool,
+        /// What started it by itself (a schedule, a message, a webhook…), when something did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trigger: Option<serde_json::Value>,
     },
     /// A step's request was published.
     #[serde(rename = "step.started")]
@@ -100,9 +103,17 @@ impl RunEvent {
         }
         let hide = |text: &mut String| *text = mask(text, secrets);
         match &mut self {
-            RunEvent::RunStarted { run, workflow, .. } => {
+            RunEvent::RunStarted {
+                run,
+                workflow,
+                trigger,
+                ..
+            } => {
                 hide(run);
                 hide(workflow);
+                if let Some(trigger) = trigger {
+                    mask_value(trigger, secrets);
+                }
             }
             RunEvent::StepStarted { step, action, .. } => {
                 hide(step);

@@ -123,6 +123,7 @@ pub async fn run(
             run: options.run_id.clone(),
             workflow: workflow.name.clone(),
             resumed: !options.done.is_empty(),
+            trigger: options.trigger.clone(),
         })
         .await;
     let mut run = RunState::new(workflow, bus, &options, events);

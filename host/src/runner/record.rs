@@ -30,6 +30,9 @@ pub struct RunState {
     /// When it ended.
     #[serde(default)]
     pub finished: Option<String>,
+    /// What started it by itself, when something did (`kind`: `schedule`, `mqtt`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<serde_json::Value>,
     /// Every step, by id (kept in `steps/<id>.json`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub steps: BTreeMap<String, StepState>,
@@ -117,6 +120,7 @@ impl RunRecord {
             status: "running".into(),
             started: now(),
             finished: None,
+            trigger: None,
             steps: steps
                 .iter()
                 .map(|(step, action)| {
@@ -238,10 +242,17 @@ impl RunRecord {
             | RunEvent::StepSkipped { step, .. } => Changed::Step(step.clone()),
             RunEvent::RunFinished { .. } => Changed::Run,
             RunEvent::RunCancelled { .. } => Changed::Everything,
+            RunEvent::RunStarted {
+                trigger: Some(_), ..
+            } => Changed::Run,
             RunEvent::RunStarted { .. } | RunEvent::StepProgress { .. } => Changed::Nothing,
         };
         match &stamped.event {
-            RunEvent::RunStarted { .. } => {}
+            RunEvent::RunStarted { trigger, .. } => {
+                if trigger.is_some() {
+                    self.state.trigger = trigger.clone();
+                }
+            }
             RunEvent::StepStarted { step, attempt, .. } => {
                 if let Some(s) = self.state.steps.get_mut(step) {
                     s.status = "running".into();
