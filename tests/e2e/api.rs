@@ -38,7 +38,11 @@ pub async fn daemon(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
     for (key, value) in env {
         command.env(key, value);
     }
-    let log = dir.join(format!("daemon-{http_port}.log"));
+    // Beside the tests' credentials, not in `dir`: a daemon may run in the checkout.
+    let log = credentials_file()
+        .parent()
+        .unwrap()
+        .join(format!("daemon-{http_port}.log"));
     let mut process = Process::spawn_logged(&mut command, "copper-wasm serve", &log);
     let url = format!("http://{http}");
     let deadline = Instant::now() + Duration::from_secs(120);

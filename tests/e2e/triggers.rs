@@ -266,3 +266,47 @@ async fn a_resource_fetched_starts_the_site_build_with_no_runner() {
     let html = std::fs::read_to_string(&page).expect("the site was built");
     assert!(html.contains("from a resource"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_examples_fetch_then_build_the_docs_as_they_are() {
+    // From the repository root, as docs/triggers.md says to run them.
+    // A cache of its own: other tests run the repository's workflows beside it.
+    let root = repo_root();
+    let cache = tempfile::tempdir().unwrap();
+    let examples = root.join("workflows/daemon");
+    let args = [
+        "--workflows",
+        examples.to_str().unwrap(),
+        "--cache",
+        cache.path().to_str().unwrap(),
+    ];
+    let daemon = daemon(&root, &args, &[]).await;
+    let listed = get(&agent(), &format!("{}/v1/workflows", daemon.url)).body;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["build-docs", "fetch-docs"]);
+    let before = runs_of(&daemon, "build-docs").len();
+    let started = post(
+        &agent(),
+        &format!("{}/v1/workflows/fetch-docs/runs", daemon.url),
+        "",
+    );
+    assert_eq!(started.status, 201, "{}", started.body);
+    ended_runs(&daemon, "fetch-docs", 1);
+    let built = ended_runs(&daemon, "build-docs", before + 1);
+    let last = built
+        .iter()
+        .max_by_key(|r| r["started"].as_str().unwrap_or_default().to_string())
+        .unwrap();
+    assert_eq!(last["status"], "success", "{last}");
+    assert!(
+        cache
+            .path()
+            .join("web/copper-wasm-docs/index.html")
+            .exists()
+    );
+}

@@ -114,7 +114,13 @@ pub(super) async fn show(State(api): State<Arc<Api>>, Path(name): Path<String>) 
 /// Every service known here, by name.
 async fn views(api: &Api) -> Vec<ServiceView> {
     let host = &api.host;
-    let live = host.hosts().live();
+    // This host as it is now, not as its last presence came back from the broker.
+    let mut live = host.hosts().live();
+    live.retain(|h| h.id != host.id());
+    let here = host.presence();
+    if !here.services.is_empty() {
+        live.push(here);
+    }
     let hosts_of = |name: &str| -> Vec<String> {
         live.iter()
             .filter(|h| h.serves(name))

@@ -740,6 +740,11 @@ impl Host {
         self.serving.hosts()
     }
 
+    /// This host's presence as it is now (a service stopped here has left it).
+    pub fn presence(&self) -> crate::presence::HostPresence {
+        self.serving.presence()
+    }
+
     /// This host's id on the broker.
     pub fn id(&self) -> &str {
         self.serving.id()
