@@ -10,6 +10,8 @@
 //!   message the broker hands over on subscribing (an old one) fires nothing.
 //! - `workflow_run`: every run of the daemon that ends is matched against the
 //!   workflows and statuses named.
+//! - `watch`: the folders the globs start in are watched (notify); once changes
+//!   stop for the debounce, the paths that match fire one run.
 //!
 //! Each firing goes through [`Host::fire`], which keeps to the workflow's
 //! `concurrency:`. Webhooks come through the HTTP API (`POST /hooks/<workflow>`).
@@ -39,8 +41,27 @@ impl Triggering {
     }
 }
 
+/// Why the triggers cannot be listened for.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// A folder of `on.watch` cannot be watched.
+    #[error("workflow `{workflow}` cannot watch {folder}")]
+    Watch {
+        /// The workflow.
+        workflow: String,
+        /// The folder.
+        folder: PathBuf,
+        /// Why.
+        #[source]
+        source: notify_debouncer_mini::notify::Error,
+    },
+}
+
 /// Starts listening for the triggers of every workflow `host` keeps.
-pub async fn start(host: Arc<Host>) -> Result<Triggering, BusError> {
+pub async fn start(host: Arc<Host>) -> Result<Triggering, TriggerError> {
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let kept: Vec<KeptWorkflow> = host.workflows().values().cloned().collect();
@@ -84,6 +105,9 @@ pub async fn start(host: Arc<Host>) -> Result<Triggering, BusError> {
                 }
             });
         }
+        if let Some(watch) = &on.watch {
+            watching(&host, &name, watch, &tracker, &stop)?;
+        }
         if let Some(after) = &on.workflow_run {
             let mut ended = host.runs_ended();
             let (host, name, after, stop) =
@@ -124,6 +148,100 @@ pub async fn start(host: Arc<Host>) -> Result<Triggering, BusError> {
         });
     }
     Ok(Triggering { stop, tracker })
+}
+
+/// The folder a glob starts in: its leading levels without a wildcard.
+fn folder_of(glob: &str) -> PathBuf {
+    let literal: Vec<&str> = glob
+        .split('/')
+        .take_while(|level| !level.contains(['*', '?', '[', '{']))
+        .collect();
+    // The last literal level of a glob with no wildcard is a file: watch its folder.
+    let levels = if literal.len() == glob.split('/').count() {
+        &literal[..literal.len().saturating_sub(1)]
+    } else {
+        &literal[..]
+    };
+    levels.iter().collect()
+}
+
+/// Watches the folders of `watch`'s globs under the working folder; fires
+/// `name` with the paths that changed and match, once they stop changing.
+fn watching(
+    host: &Arc<Host>,
+    name: &str,
+    watch: &crate::workflow::on::Watch,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<(), TriggerError> {
+    use notify_debouncer_mini::notify::RecursiveMode;
+    let root = std::fs::canonicalize(host.workspace()).unwrap_or_else(|_| host.workspace().into());
+    let mut globs = globset::GlobSetBuilder::new();
+    for path in &watch.paths {
+        globs.add(globset::Glob::new(path).expect("checked when the workflow was read"));
+    }
+    let globs = globs.build().expect("checked when the workflow was read");
+    let (changes, mut changed) = tokio::sync::mpsc::unbounded_channel();
+    let mut debouncer = notify_debouncer_mini::new_debouncer(
+        watch.debounce,
+        move |events: notify_debouncer_mini::DebounceEventResult| {
+            if let Ok(events) = events {
+                let _ = changes.send(events);
+            }
+        },
+    )
+    .map_err(|source| TriggerError::Watch {
+        workflow: name.to_string(),
+        folder: root.clone(),
+        source,
+    })?;
+    let mut folders: Vec<PathBuf> = watch
+        .paths
+        .iter()
+        .map(|p| root.join(folder_of(p)))
+        .collect();
+    folders.sort();
+    folders.dedup();
+    for folder in folders {
+        let mode = RecursiveMode::Recursive;
+        debouncer
+            .watcher()
+            .watch(&folder, mode)
+            .map_err(|source| TriggerError::Watch {
+                workflow: name.to_string(),
+                folder: folder.clone(),
+                source,
+            })?;
+    }
+    let (host, name, stop) = (host.clone(), name.to_string(), stop.clone());
+    let quiet = watch.debounce;
+    tracker.spawn(async move {
+        // Watching for as long as this task lives.
+        let _debouncer = debouncer;
+        loop {
+            let mut events = tokio::select! {
+                events = changed.recv() => match events { Some(e) => e, None => return },
+                () = stop.cancelled() => return,
+            };
+            // A burst the debouncer handed over in pieces is one change: take
+            // what comes until it has been quiet as long again.
+            while let Ok(Some(more)) = tokio::time::timeout(quiet, changed.recv()).await {
+                events.extend(more);
+            }
+            let mut paths: Vec<String> = events
+                .iter()
+                .filter_map(|e| e.path.strip_prefix(&root).ok())
+                .filter(|p| globs.is_match(p))
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            paths.sort();
+            paths.dedup();
+            if !paths.is_empty() {
+                fire(&host, &name, json!({"kind": "watch", "paths": paths})).await;
+            }
+        }
+    });
+    Ok(())
 }
 
 /// What an MQTT message or a resource tells the run it starts.
@@ -258,6 +376,17 @@ mod tests {
     fn at(zone: chrono_tz::Tz, text: &str) -> chrono::DateTime<chrono_tz::Tz> {
         let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap();
         zone.from_local_datetime(&naive).single().unwrap()
+    }
+
+    #[test]
+    fn a_glob_is_watched_from_its_first_wildcard() {
+        assert_eq!(folder_of("docs/**/*.md"), PathBuf::from("docs"));
+        assert_eq!(folder_of("*.md"), PathBuf::from(""));
+        assert_eq!(
+            folder_of("site/pages/index.md"),
+            PathBuf::from("site/pages")
+        );
+        assert_eq!(folder_of("a/b*/c"), PathBuf::from("a"));
     }
 
     #[test]

@@ -310,3 +310,33 @@ async fn the_daemon_examples_fetch_then_build_the_docs_as_they_are() {
             .exists()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_change_fires_once_its_changes_stop() {
+    let root = tempfile::tempdir().unwrap();
+    let notes = root.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    let flow = "name: noted\non:\n  watch:\n    paths: ['notes/*.md']\n    debounce: 300ms\nsteps:\n  - action: testkit/echo\n    changed: ${{ trigger.paths }}\n";
+    let daemon = keeping(root.path(), &[("noted.yaml", flow)], &[]).await;
+    // Three writes in a row are one change; a file the globs do not match, none.
+    for text in ["one", "two", "three"] {
+        std::fs::write(notes.join("a.md"), text).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    std::fs::write(notes.join("b.txt"), "not watched").unwrap();
+    let runs = ended_runs(&daemon, "noted", 1);
+    let run = &runs[0];
+    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(run["trigger"]["kind"], "watch");
+    assert_eq!(
+        run["steps"]["step1"]["outputs"]["changed"],
+        serde_json::json!(["notes/a.md"]),
+        "{run}"
+    );
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(
+        runs_of(&daemon, "noted").len(),
+        1,
+        "one run for one burst of changes"
+    );
+}

@@ -176,7 +176,7 @@ pub enum CliError {
     },
     /// The workflows' triggers cannot be listened for.
     #[error("cannot listen for the workflows' triggers on the broker")]
-    Triggers(#[source] copper_wasm::bus::BusError),
+    Triggers(#[source] copper_wasm::triggers::TriggerError),
     /// The lifecycle commands over MQTT cannot be listened for.
     #[error("cannot listen for lifecycle commands on the broker")]
     Control(#[source] copper_wasm::bus::BusError),

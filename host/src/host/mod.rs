@@ -589,6 +589,8 @@ pub struct Host {
     workflows: BTreeMap<String, KeptWorkflow>,
     /// The runs launched in the background and going on.
     live: live::LiveRuns,
+    /// The working folder (`/workspace`, where `on.watch` paths start).
+    workspace: PathBuf,
     /// Where downloaded components are kept.
     compiled_cache: PathBuf,
 }
@@ -603,12 +605,6 @@ impl Host {
             Some(dir) => kept::read_folder(dir)?,
             None => BTreeMap::new(),
         };
-        for kept in workflows.values().filter(|k| k.workflow.on.watch.is_some()) {
-            tracing::warn!(
-                workflow = %kept.workflow.name,
-                "its `on.watch` is checked, but this version does not watch files yet (docs/triggers.md)"
-            );
-        }
         let Loaded {
             mut registry,
             runtime,
@@ -658,6 +654,7 @@ impl Host {
             origins,
             workflows,
             live: Default::default(),
+            workspace: config.workspace.clone(),
             compiled_cache: config.compiled_cache.clone(),
         };
         if let Err(error) = host.start_long_running(&config).await {
@@ -753,6 +750,11 @@ impl Host {
     /// Where `/fetch`, `/web`, the step cache and the runs live.
     pub fn cache(&self) -> &std::path::Path {
         &self.cache
+    }
+
+    /// The working folder: served at `/workspace`, where `on.watch` paths start.
+    pub fn workspace(&self) -> &std::path::Path {
+        &self.workspace
     }
 
     /// The workflows kept (`HostConfig::workflows`), by name.
