@@ -590,8 +590,14 @@ async fn serve(args: HostArgs, daemon: DaemonArgs) -> Result<(), CliError> {
     stop.await;
     eprintln!("stopping");
     triggering.stop().await;
-    if let Some(api) = api {
-        api.stop(grace).await;
+    match api {
+        Some(api) => api.stop(grace).await,
+        // Runs a trigger started are given the same grace without an API.
+        None => {
+            if !host.drain_runs(grace).await {
+                tracing::warn!("runs still under way after the grace period: stopping anyway");
+            }
+        }
     }
     control.stop().await;
     stop_host(host).await;
