@@ -70,12 +70,7 @@ async fn answer(host: &Host, bus: &Bus, topic: &str, payload: &[u8]) {
     let (Some(service), Some(command)) = (levels.next(), levels.next()) else {
         return;
     };
-    let hosted = host.registry().get(service).is_some()
-        || host
-            .declared()
-            .iter()
-            .any(|spec| spec.name == service && host.is_long_running(service));
-    if !hosted {
+    if host.service_state(service).await.is_none() {
         return;
     }
     let correlation = serde_json::from_slice::<Value>(payload)

@@ -234,11 +234,7 @@ fn router(api: Arc<Api>, body_limit: usize) -> axum::Router {
 /// `/v1` requires the bearer token when one is set.
 async fn require_token(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
     if let Some(token) = &api.token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let given = bearer(request.headers());
         if !given.is_some_and(|given| crate::access::same_secret(given, token)) {
             let mut response = Problem::new(
                 StatusCode::UNAUTHORIZED,
@@ -253,6 +249,14 @@ async fn require_token(State(api): State<Arc<Api>>, request: Request, next: Next
         }
     }
     next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer <token>` header, when there is one.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// The daemon is alive.

@@ -114,10 +114,15 @@ async fn begin_run(
 ) -> Response {
     match api.host.launch(workflow, begin, options, cache).await {
         Ok(id) => started(&id).into_response(),
-        Err(LaunchError::Invalid(error)) => {
-            Problem::invalid("invalid-workflow", error.to_string()).into_response()
-        }
-        Err(LaunchError::Unavailable(why)) => Problem::unavailable(why).into_response(),
+        Err(error) => launch_problem(error).into_response(),
+    }
+}
+
+/// The problem a run that could not be launched is: 422 or 503.
+pub(super) fn launch_problem(error: LaunchError) -> Problem {
+    match error {
+        LaunchError::Invalid(error) => Problem::invalid("invalid-workflow", error.to_string()),
+        LaunchError::Unavailable(why) => Problem::unavailable(why),
     }
 }
 

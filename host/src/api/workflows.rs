@@ -191,12 +191,7 @@ pub(super) async fn hook(
         ))
         .into_response();
     };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string)
-        .or(query.token);
+    let given = super::bearer(&headers).map(str::to_string).or(query.token);
     if !given.is_some_and(|given| crate::access::same_secret(&given, &token)) {
         return Problem::new(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -227,12 +222,7 @@ pub(super) async fn hook(
             run: None,
             url: None,
         },
-        Err(crate::host::LaunchError::Invalid(error)) => {
-            return Problem::invalid("invalid-workflow", error.to_string()).into_response();
-        }
-        Err(crate::host::LaunchError::Unavailable(why)) => {
-            return Problem::unavailable(why).into_response();
-        }
+        Err(error) => return super::runs::launch_problem(error).into_response(),
     };
     (axum::http::StatusCode::ACCEPTED, Json(view)).into_response()
 }

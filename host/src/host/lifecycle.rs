@@ -100,11 +100,6 @@ impl Host {
         Ok(Service::component(component))
     }
 
-    /// True when `name` is a long-running container of the services file.
-    pub fn is_long_running(&self, name: &str) -> bool {
-        self.long_running_spec(name).is_some()
-    }
-
     fn long_running_spec(&self, name: &str) -> Option<&crate::services_file::DockerSpec> {
         self.services.iter().find_map(|spec| match &spec.backend {
             BackendSpec::Docker(docker) if spec.name == name && docker.mode == Mode::Service => {
