@@ -319,7 +319,10 @@ pub fn expression(data: &[u8]) {
             let names: Vec<&str> = match reference {
                 Reference::Output { step, field } => vec![step, field],
                 Reference::Env(name) | Reference::Secret(name) => vec![name],
-                Reference::Trigger(path) => path.iter().map(String::as_str).collect(),
+                Reference::Trigger(path) | Reference::Item(path) => {
+                    path.iter().map(String::as_str).collect()
+                }
+                Reference::ItemIndex => vec![],
             };
             for name in names {
                 assert!(

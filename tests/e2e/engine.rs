@@ -11,7 +11,7 @@ const TESTKIT: &str = copper_wasm::builtin::TESTKIT_PATH;
 
 /// `copper-wasm run WORKFLOW --events json` in `dir` with testkit hosted; the
 /// events it printed.
-fn run_json(
+pub(crate) fn run_json(
     dir: &Path,
     workflow: &str,
     extra: &[&str],
@@ -33,7 +33,7 @@ fn run_json(
     (out, events)
 }
 
-fn events_of<'a>(events: &'a [Value], kind: &str, step: &str) -> Vec<&'a Value> {
+pub(crate) fn events_of<'a>(events: &'a [Value], kind: &str, step: &str) -> Vec<&'a Value> {
     events
         .iter()
         .filter(|e| e["event"] == kind && e["step"] == step)
@@ -48,7 +48,7 @@ fn position(events: &[Value], kind: &str, step: &str) -> usize {
         .unwrap_or_else(|| panic!("no {kind} for {step} in {events:#?}"))
 }
 
-fn finished<'a>(events: &'a [Value], step: &str) -> &'a Value {
+pub(crate) fn finished<'a>(events: &'a [Value], step: &str) -> &'a Value {
     events_of(events, "step.finished", step)
         .pop()
         .unwrap_or_else(|| panic!("{step} never finished: {events:#?}"))

@@ -9,6 +9,7 @@ mod cluster;
 mod docker;
 mod engine;
 mod failures;
+mod fan_out;
 mod hosts;
 mod kept;
 mod library;

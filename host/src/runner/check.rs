@@ -36,6 +36,13 @@ pub fn check_inputs(
         fn trigger(&self, _: &[String]) -> Option<Value> {
             Some(Value::Null)
         }
+        fn item(&self) -> Option<(&Value, usize)> {
+            static NULL: Value = Value::Null;
+            Some((&NULL, 0))
+        }
+        fn item_field(&self, _: &[String]) -> Option<Value> {
+            Some(Value::Null)
+        }
     }
     // The workflow's own env, interpolated as the run will: against `env`.
     for (name, value) in &workflow.env {
@@ -55,7 +62,9 @@ pub fn check_inputs(
             secrets: &workflow.secrets,
         };
         let mut plain = true;
-        for (field, value) in &step.entry {
+        let for_each = step.for_each.as_ref().map(|f| ("for_each", &f.items));
+        let fields = step.entry.iter().map(|(f, v)| (f.as_str(), v));
+        for (field, value) in for_each.into_iter().chain(fields) {
             expression::resolve(value, &dry).map_err(|why| workflow.problem(step, field, why))?;
             plain &= !value.to_string().contains('$');
         }

@@ -18,6 +18,8 @@ pub(super) struct StepScope<'a> {
     pub(super) secrets: &'a [String],
     /// What started the run.
     pub(super) trigger: Option<&'a Value>,
+    /// In a `for_each` step: the item a request is made for, and its position.
+    pub(super) item: Option<(&'a Value, usize)>,
 }
 
 impl Scope for StepScope<'_> {
@@ -32,6 +34,9 @@ impl Scope for StepScope<'_> {
     }
     fn trigger(&self, path: &[String]) -> Option<Value> {
         expression::field_at(self.trigger?, path)
+    }
+    fn item(&self) -> Option<(&Value, usize)> {
+        self.item
     }
 }
 
@@ -51,6 +56,7 @@ pub(super) fn layered(
         steps: &no_steps,
         secrets,
         trigger: None,
+        item: None,
     };
     for (key, value) in extra {
         let resolved = expression::resolve(&Value::String(value.clone()), &scope)

@@ -19,7 +19,7 @@
 //! - [`check`]: what is checked before anything runs.
 //! - `state.rs`: the run's state and its phases; `ready.rs`: which steps may start;
 //!   `decide.rs`: whether a ready step runs, with what; `step.rs`: one step's
-//!   tries; `emit.rs`: events masked and sent; `report.rs`: what became of it all.
+//!   tries; `fan_out.rs`: a `for_each` step's requests, one per item; `emit.rs`: events masked and sent; `report.rs`: what became of it all.
 
 pub mod cache;
 pub mod check;
@@ -27,6 +27,7 @@ mod decide;
 pub mod discovery;
 mod emit;
 pub mod events;
+mod fan_out;
 mod ready;
 pub mod record;
 mod report;

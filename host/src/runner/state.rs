@@ -5,13 +5,15 @@ use super::RunOptions;
 use super::decide::{Decision, Known, StepScope, decide, layered, step_input};
 use super::emit::Emitter;
 use super::events::{RunEvent, Stamped, StepStatus};
+use super::fan_out;
 use super::ready::Waiting;
 use super::report::{RunReport, StepReport};
 use super::request::Pending;
 use super::step::{self, Ended, Note, Notes};
 use crate::bus::Bus;
 use crate::protocol::Object;
-use crate::workflow::expression::StepView;
+use crate::workflow::expression::{self, StepView};
+use crate::workflow::for_each;
 use crate::workflow::graph::Graph;
 use crate::workflow::{Step, Workflow};
 use futures_util::future::BoxFuture;
@@ -174,11 +176,15 @@ impl<'a, F: FnMut(&Stamped)> RunState<'a, F> {
     /// Makes `step`'s input and sends its tries on their way: `None` once it runs;
     /// its report when it ends at once (an earlier success reused, or no input).
     fn launch(&mut self, step: &'a Step, env: BTreeMap<String, String>) -> Option<StepReport> {
+        if step.for_each.is_some() {
+            return self.launch_items(step, env);
+        }
         let scope = StepScope {
             env,
             steps: &self.views,
             secrets: &self.workflow.secrets,
             trigger: self.options.trigger.as_ref(),
+            item: None,
         };
         let input = match step_input(step, &scope, self.deadline) {
             Ok(input) => input,
@@ -198,6 +204,50 @@ impl<'a, F: FnMut(&Stamped)> RunState<'a, F> {
         let requests = self.requests.clone();
         let notes = self.notes_tx.clone();
         let tries = step::attempts(self.bus, step, input, key, schemas, requests, notes);
+        self.running.push(tries.boxed());
+        None
+    }
+
+    /// [`Self::launch`] for a `for_each` step: its list resolved, one input per item.
+    fn launch_items(
+        &mut self,
+        step: &'a Step,
+        env: BTreeMap<String, String>,
+    ) -> Option<StepReport> {
+        let for_each = step.for_each.as_ref().expect("a for_each step");
+        let mut scope = StepScope {
+            env,
+            steps: &self.views,
+            secrets: &self.workflow.secrets,
+            trigger: self.options.trigger.as_ref(),
+            item: None,
+        };
+        let list = expression::resolve(&for_each.items, &scope)
+            .map_err(|why| format!("cannot make its `for_each` list: {why}"))
+            .and_then(for_each::resolved_items);
+        let list = match list {
+            Ok(list) => list,
+            Err(why) => return Some(StepReport::not_run(step, StepStatus::Failed, why)),
+        };
+        let cache = self.options.cache.as_ref();
+        let mut items = Vec::with_capacity(list.len());
+        for (at, item) in list.iter().enumerate() {
+            scope.item = Some((item, at));
+            let input = match step_input(step, &scope, self.deadline) {
+                Ok(input) => input,
+                Err(why) => {
+                    let why = format!("cannot make the input of item {}: {why}", at + 1);
+                    return Some(StepReport::not_run(step, StepStatus::Failed, why));
+                }
+            };
+            let key = cache.and_then(|cache| cache.key(step, &input));
+            let label = short(item);
+            items.push(fan_out::Item { input, key, label });
+        }
+        let schemas = self.options.schemas.get(&step.action).map(|s| &**s);
+        let requests = self.requests.clone();
+        let notes = self.notes_tx.clone();
+        let tries = fan_out::fan_out(self.bus, step, items, cache, schemas, requests, notes);
         self.running.push(tries.boxed());
         None
     }
@@ -323,5 +373,14 @@ impl<'a, F: FnMut(&Stamped)> RunState<'a, F> {
             })
             .await;
         report
+    }
+}
+
+/// `item` as JSON text, cut short: how a `for_each` step names it in what it says.
+fn short(item: &serde_json::Value) -> String {
+    let text = item.to_string();
+    match text.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
     }
 }

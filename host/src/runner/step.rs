@@ -78,15 +78,43 @@ pub(super) async fn attempts(
     pending: Pending,
     notes: Notes,
 ) -> Ended {
-    let index = step.number - 1;
     let started = Instant::now();
+    let (result, attempts) = tries(bus, step, &input, schemas, &pending, &notes, None).await;
+    Ended {
+        index: step.number - 1,
+        key,
+        result,
+        attempts,
+        started,
+    }
+}
+
+/// The tries of one request of `step`: its result (or its last error) and how many
+/// tries it took. `item` names the item of a `for_each` step the request is for:
+/// what it says then goes out as the step's progress, each line with that name.
+pub(super) async fn tries(
+    bus: &Bus,
+    step: &Step,
+    input: &Object,
+    schemas: Option<&ActionSchemas>,
+    pending: &Pending,
+    notes: &Notes,
+    item: Option<&str>,
+) -> (Result<Object, String>, u32) {
+    let index = step.number - 1;
     let mut attempt = 1;
     let result = loop {
-        let _ = notes.send((index, Note::Started(attempt)));
-        match one_try(bus, step, &input, schemas, &pending, &notes).await {
+        if item.is_none() {
+            let _ = notes.send((index, Note::Started(attempt)));
+        }
+        match one_try(bus, step, input, schemas, pending, notes, item).await {
             Err(Try::Failed(error)) if attempt < step.retry.attempts => {
                 let delay = step.retry.delay(attempt + 1);
                 attempt += 1;
+                let error = match item {
+                    Some(item) => format!("{item}: {error}"),
+                    None => error,
+                };
                 let retried = Note::Retried {
                     attempt,
                     delay,
@@ -99,13 +127,7 @@ pub(super) async fn attempts(
             Ok(outputs) => break Ok(outputs),
         }
     };
-    Ended {
-        index,
-        key,
-        result,
-        attempts: attempt,
-        started,
-    }
+    (result, attempt)
 }
 
 /// Why a try failed: worth another try, or not (invalid input).
@@ -123,6 +145,7 @@ async fn one_try(
     schemas: Option<&ActionSchemas>,
     pending: &Pending,
     notes: &Notes,
+    item: Option<&str>,
 ) -> Result<Object, Try> {
     let index = step.number - 1;
     if let Some(schemas) = schemas {
@@ -132,7 +155,11 @@ async fn one_try(
     bus.publish("runner/start", published, false)
         .await
         .map_err(|e| Try::Failed(e.to_string()))?;
-    let on_progress = |message| {
+    let on_progress = |message: String| {
+        let message = match item {
+            Some(item) => format!("{item}: {message}"),
+            None => message,
+        };
         let _ = notes.send((index, Note::Progress(message)));
     };
     let wait = answer_wait(step, input);

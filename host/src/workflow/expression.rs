@@ -7,6 +7,8 @@
 //! - `${{ env.<NAME> }}` and `${VAR}` / `${VAR:-default}`: the environment.
 //! - `${{ trigger.<field>… }}`: what started the run (`trigger.kind`, an MQTT
 //!   message's `trigger.topic` and `trigger.payload.…`, a webhook's body…).
+//! - `${{ item }}`, `${{ item.<field>… }}` and `${{ item_index }}`: in a step with
+//!   `for_each`, the item this request is for, and its position (from 0).
 //! - `${{ secrets.<NAME> }}` (or `${NAME}` for a name listed in `secrets:`): kept as
 //!   a placeholder on the bus and in every file; the host serving the action puts
 //!   the value in, from its own environment, and masks it in what comes back.
@@ -33,6 +35,10 @@ pub enum Reference {
     Secret(String),
     /// `trigger.<field>…`: a field (at any depth) of what started the run.
     Trigger(Vec<String>),
+    /// `item` or `item.<field>…`: in a `for_each` step, this request's item.
+    Item(Vec<String>),
+    /// `item_index`: in a `for_each` step, this request's item's position, from 0.
+    ItemIndex,
 }
 
 /// A piece of a text with references.
@@ -65,8 +71,12 @@ fn parse_reference(inner: &str) -> Result<Reference, String> {
         ["trigger", path @ ..] if !path.is_empty() && path.iter().all(|p| is_name(p)) => Ok(
             Reference::Trigger(path.iter().map(|p| p.to_string()).collect()),
         ),
+        ["item", path @ ..] if path.iter().all(|p| is_name(p)) => Ok(Reference::Item(
+            path.iter().map(|p| p.to_string()).collect(),
+        )),
+        ["item_index"] => Ok(Reference::ItemIndex),
         _ => Err(format!(
-            "`${{{{ {} }}}}` is not a reference: use `steps.<id>.outputs.<field>`, `env.<NAME>`, `secrets.<NAME>` or `trigger.<field>`",
+            "`${{{{ {} }}}}` is not a reference: use `steps.<id>.outputs.<field>`, `env.<NAME>`, `secrets.<NAME>`, `trigger.<field>`, `item` or `item_index`",
             inner.trim()
         )),
     }
@@ -132,6 +142,14 @@ pub trait Scope {
         let _ = path;
         None
     }
+    /// In a `for_each` step: this request's item, and its position.
+    fn item(&self) -> Option<(&Value, usize)> {
+        None
+    }
+    /// The field at `path` of this request's item (the item itself when `path` is empty).
+    fn item_field(&self, path: &[String]) -> Option<Value> {
+        field_at(self.item()?.0, path)
+    }
 }
 
 /// The field at `path` of `value` (objects by key, lists by index).
@@ -181,6 +199,13 @@ fn resolve_text(text: &str, scope: &dyn Scope) -> Result<Value, String> {
             Reference::Trigger(path) => scope
                 .trigger(path)
                 .ok_or_else(|| format!("what started the run has no `trigger.{}`", path.join("."))),
+            Reference::Item(path) => {
+                let (item, _) = scope.item().ok_or_else(not_in_for_each)?;
+                scope.item_field(path).ok_or_else(|| {
+                    format!("item {} has no `item.{}`", compact(item), path.join("."))
+                })
+            }
+            Reference::ItemIndex => Ok(Value::from(scope.item().ok_or_else(not_in_for_each)?.1)),
         }
     };
     if let [Piece::Reference(reference)] = pieces.as_slice() {
@@ -197,6 +222,20 @@ fn resolve_text(text: &str, scope: &dyn Scope) -> Result<Value, String> {
         }
     }
     Ok(Value::String(out))
+}
+
+/// Why `item` cannot be resolved here.
+fn not_in_for_each() -> String {
+    "`item` and `item_index` are known only in a step's fields when it has `for_each`".into()
+}
+
+/// `value` as JSON text, cut short when long (for errors).
+fn compact(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
 }
 
 /// `${VAR}`, `$VAR`, `${VAR:-default}`; a secret's name becomes its placeholder.

@@ -81,33 +81,38 @@ impl Workflow {
         }
         for (index, step) in self.steps.iter().enumerate() {
             let ancestors = graph.ancestors(index);
-            for (field, value) in &step.entry {
+            let for_each = step.for_each.as_ref().map(|f| ("for_each", &f.items));
+            let fields = step.entry.iter().map(|(f, v)| (f.as_str(), v));
+            for (field, value) in for_each.into_iter().chain(fields) {
                 let references =
                     expression::references(value).map_err(|why| error(step, field, why))?;
                 for reference in references {
-                    if let Reference::Output { step: other, .. } = &reference {
-                        match ids.iter().position(|id| id == other) {
-                            None => {
-                                return Err(error(
-                                    step,
-                                    field,
-                                    format!(
-                                        "refers to step `{other}`, which this workflow does not have"
-                                    ),
-                                ));
+                    let problem = match &reference {
+                        Reference::Output { step: other, .. } => {
+                            match ids.iter().position(|id| id == other) {
+                                None => Some(format!(
+                                    "refers to step `{other}`, which this workflow does not have"
+                                )),
+                                Some(at) if !ancestors.contains(&at) => Some(format!(
+                                    "refers to step `{other}`, which step `{}` does not need: add it to `needs`",
+                                    step.id
+                                )),
+                                Some(_) => None,
                             }
-                            Some(at) if !ancestors.contains(&at) => {
-                                return Err(error(
-                                    step,
-                                    field,
-                                    format!(
-                                        "refers to step `{other}`, which step `{}` does not need: add it to `needs`",
-                                        step.id
-                                    ),
-                                ));
-                            }
-                            Some(_) => {}
                         }
+                        Reference::Item(_) | Reference::ItemIndex if field == "for_each" => {
+                            Some("cannot refer to its own items".into())
+                        }
+                        Reference::Item(_) | Reference::ItemIndex if step.for_each.is_none() => {
+                            Some(format!(
+                                "`item` and `item_index` are known only in a step with `for_each`, which step `{}` does not have",
+                                step.id
+                            ))
+                        }
+                        _ => None,
+                    };
+                    if let Some(problem) = problem {
+                        return Err(error(step, field, problem));
                     }
                 }
             }
@@ -149,6 +154,26 @@ mod tests {
             (
                 "- action: a/b\n- action: a/c\n  path: ${{ steps.ghost.outputs.path }}\n",
                 "w.yaml:3: field `[1].path`: refers to step `ghost`, which this workflow does not have",
+            ),
+            (
+                "- action: a/b\n  repo: ${{ item.name }}\n",
+                "w.yaml:2: field `[0].repo`: `item` and `item_index` are known only in a step with `for_each`, which step `step1` does not have",
+            ),
+            (
+                "- action: a/b\n  for_each: ${{ item }}\n",
+                "w.yaml:2: field `[0].for_each`: cannot refer to its own items",
+            ),
+            (
+                "- action: a/b\n  id: x\n  needs: []\n- action: a/c\n  needs: []\n  for_each: ${{ steps.x.outputs.list }}\n",
+                "w.yaml:6: field `[1].for_each`: refers to step `x`, which step `step2` does not need: add it to `needs`",
+            ),
+            (
+                "- action: a/b\n  max_parallel: 2\n",
+                "w.yaml:2: field `[0].max_parallel`: bounds the items of `for_each`, which this step does not have",
+            ),
+            (
+                "- action: a/b\n  for_each: a, b\n",
+                "w.yaml:2: field `[0].for_each`: must be a list, or one reference to a list such as `${{ steps.<id>.outputs.<field> }}`, got `a, b`",
             ),
         ];
         crate::workflow::tests::assert_errors(&cases);

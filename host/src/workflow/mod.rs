@@ -4,10 +4,11 @@
 //! `<service>/<action>`) and the action's fields; or a mapping with `name`,
 //! `env`, `secrets`, `timeout` and `steps` holding that list. Steps may have an
 //! `id`, `needs` (or copili's `dependencies`), `if`, `retry`, `continue_on_error`,
-//! `env`, `only_in_env` and `exclude_in_env`; without any `needs`, each step needs
+//! `env`, `only_in_env`, `exclude_in_env` and `for_each` (with `max_parallel`); without any `needs`, each step needs
 //! the one before it, as in copper. Every error names the file, the line and the field.
 //!
 //! - [`expression`]: `${{ … }}` references, `${VAR}` and `if:` conditions.
+//! - [`for_each`]: a step run once per item of a list, its results gathered.
 //! - [`graph`]: the steps' order: needs, cycles, ancestors.
 //! - [`on`]: `on:` (schedules, MQTT messages, resources, webhooks, file changes,
 //!   other runs) and `concurrency:`, for a daemon to start it by itself.
@@ -16,6 +17,7 @@
 //!   conditions, references).
 
 pub mod expression;
+pub mod for_each;
 pub mod graph;
 mod link;
 pub mod on;
@@ -23,6 +25,7 @@ mod read;
 mod retry;
 mod step_reader;
 
+pub use for_each::ForEach;
 pub use retry::Retry;
 
 use crate::protocol::Object;
@@ -62,6 +65,8 @@ pub struct Step {
     pub only_in_env: Vec<String>,
     /// Skipped when `ENV` is one of these.
     pub exclude_in_env: Vec<String>,
+    /// `for_each`: one request per item of a list, the results gathered (none: one request).
+    pub for_each: Option<ForEach>,
 }
 
 impl Step {

@@ -1,5 +1,6 @@
 //! The step reader: one entry read into a [`Step`] field by field, each error at its line and path.
 
+use super::for_each::{self, ForEach};
 use super::read::{SpannedEntry, error, field_path};
 use super::{Step, WorkflowError, expression, retry};
 use crate::protocol::{Object, is_action_topic};
@@ -64,6 +65,7 @@ impl<'a> StepReader<'a> {
         let env = self.take("env", env_map)?;
         let only_in_env = self.take("only_in_env", words)?;
         let exclude_in_env = self.take("exclude_in_env", words)?;
+        let for_each = self.for_each()?;
         let step = Step {
             number,
             id: id.unwrap_or_else(|| format!("step{number}")),
@@ -78,6 +80,7 @@ impl<'a> StepReader<'a> {
             env: env.unwrap_or_default(),
             only_in_env: only_in_env.unwrap_or_default(),
             exclude_in_env: exclude_in_env.unwrap_or_default(),
+            for_each,
         };
         Ok((step, condition))
     }
@@ -129,6 +132,23 @@ impl<'a> StepReader<'a> {
                 .map(drop)
                 .map_err(|why| self.error("timeout", why)),
             None => Ok(()),
+        }
+    }
+
+    /// `for_each`, and `max_parallel` (only beside it).
+    fn for_each(&mut self) -> Result<Option<ForEach>, WorkflowError> {
+        let items = self.take("for_each", for_each::items)?;
+        let max_parallel = self.take("max_parallel", for_each::max_parallel)?;
+        match (items, max_parallel) {
+            (None, Some(_)) => Err(self.error(
+                "max_parallel",
+                "bounds the items of `for_each`, which this step does not have",
+            )),
+            (None, None) => Ok(None),
+            (Some(items), max_parallel) => Ok(Some(ForEach {
+                items,
+                max_parallel: max_parallel.unwrap_or(for_each::DEFAULT_PARALLEL),
+            })),
         }
     }
 
