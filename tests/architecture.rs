@@ -89,7 +89,7 @@ fn edges() -> Vec<Edge> {
 }
 
 /// The rooms over the host: capabilities that use it through its public types.
-const ROOMS: [&str; 3] = ["api", "control", "triggers"];
+const ROOMS: [&str; 4] = ["api", "control", "hot_reload", "triggers"];
 
 /// Why `edge` breaks a wall, if it does.
 fn broken_rule(edge: &Edge) -> Option<String> {

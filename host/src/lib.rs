@@ -22,15 +22,19 @@
 //!   [`component_url`]: components downloaded from a URL pinned by sha256.
 //! - [`docker`]: the Docker backend (a container per request, or a long-running one).
 //! - [`services_file`]: which backend serves each service (`copper.yaml`);
+//!   [`copili`]: copili's pipeline files read as workflows of container steps;
 //!   [`environment`]: `${VAR}` from the environment and `.env`;
-//!   [`timeout`]: durations as the files and messages write them (`30s`, `5m`, seconds).
+//!   [`timeout`]: durations as the files and messages write them (`30s`, `5m`, seconds);
+//!   [`file_watch`]: folders watched for changes to their files (not reads).
 //! - [`capability`]: what the host grants components (log/progress/resources, git, workspace);
 //!   [`sandbox`]: the folders a request sees.
 //! - [`builtin`]: the components built into the binary; [`host`]: everything wired together;
 //!   [`error_chain`]: an error and its causes on one line.
 //! - [`api`]: the daemon's HTTP API over a host (fast calls, runs, services,
 //!   their lifecycle, the workers); [`control`]: the services' lifecycle over MQTT;
-//!   [`triggers`]: workflows that start themselves (schedules, messages, other runs).
+//!   [`triggers`]: workflows that start themselves (schedules, messages, other runs);
+//!   [`hot_reload`]: the daemon's files (workflows, services, components) read again
+//!   when they change, or on SIGHUP.
 //!
 //! The `copper-wasm` command is built on this public API alone (it lives in the binary
 //! crate, `host/src/main.rs` and `host/src/cli/`), so whatever it does an embedder can do.
@@ -75,10 +79,13 @@ pub mod component;
 pub mod component_url;
 pub mod connector;
 pub mod control;
+pub mod copili;
 pub mod docker;
 pub mod environment;
 pub mod error_chain;
+pub mod file_watch;
 pub mod host;
+pub mod hot_reload;
 pub mod job;
 pub mod presence;
 pub mod progress;

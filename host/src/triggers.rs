@@ -10,8 +10,11 @@
 //!   message the broker hands over on subscribing (an old one) fires nothing.
 //! - `workflow_run`: every run of the daemon that ends is matched against the
 //!   workflows and statuses named.
-//! - `watch`: the folders the globs start in are watched (notify); once changes
-//!   stop for the debounce, the paths that match fire one run.
+//! - `watch`: the folders the globs start in are watched ([`crate::file_watch`]);
+//!   once changes stop for the debounce, the paths that match fire one run (a
+//!   file read is no change: a run reading what it watches does not start again).
+//!
+//! When the workflows are read again, the triggers are set up anew for the new set.
 //!
 //! Each firing goes through [`Host::fire`], which keeps to the workflow's
 //! `concurrency:`. Webhooks come through the HTTP API (`POST /hooks/<workflow>`).
@@ -56,12 +59,53 @@ pub enum TriggerError {
         folder: PathBuf,
         /// Why.
         #[source]
-        source: notify_debouncer_mini::notify::Error,
+        source: crate::file_watch::WatchError,
     },
 }
 
-/// Starts listening for the triggers of every workflow `host` keeps.
+/// Starts listening for the triggers of every workflow `host` keeps; when they
+/// change ([`Host::reload_workflows`]), the triggers of the new set replace the old.
 pub async fn start(host: Arc<Host>) -> Result<Triggering, TriggerError> {
+    let mut changed = host.workflows_changed();
+    changed.mark_unchanged();
+    let first = listen(host.clone()).await?;
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn(follow(host, first, changed, stop.clone()));
+    Ok(Triggering { stop, tracker })
+}
+
+/// Listens with `current` until the workflows change, then with the new set's.
+async fn follow(
+    host: Arc<Host>,
+    current: Triggering,
+    mut changed: tokio::sync::watch::Receiver<u64>,
+    stop: CancellationToken,
+) {
+    let mut current = Some(current);
+    loop {
+        tokio::select! {
+            result = changed.changed() => if result.is_err() { break },
+            () = stop.cancelled() => break,
+        }
+        if let Some(old) = current.take() {
+            old.stop().await;
+        }
+        match listen(host.clone()).await {
+            Ok(new) => current = Some(new),
+            Err(error) => {
+                let detail = crate::error_chain::error_chain(&error);
+                host.note_reload("triggers", false, format!("{detail}; no trigger fires"));
+            }
+        }
+    }
+    if let Some(current) = current {
+        current.stop().await;
+    }
+}
+
+/// Listens for the triggers of the workflows `host` keeps now.
+async fn listen(host: Arc<Host>) -> Result<Triggering, TriggerError> {
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let kept: Vec<KeptWorkflow> = host.workflows().values().cloned().collect();
@@ -174,27 +218,18 @@ fn watching(
     tracker: &TaskTracker,
     stop: &CancellationToken,
 ) -> Result<(), TriggerError> {
-    use notify_debouncer_mini::notify::RecursiveMode;
     let root = std::fs::canonicalize(host.workspace()).unwrap_or_else(|_| host.workspace().into());
     let mut globs = globset::GlobSetBuilder::new();
     for path in &watch.paths {
         globs.add(globset::Glob::new(path).expect("checked when the workflow was read"));
     }
     let globs = globs.build().expect("checked when the workflow was read");
-    let (changes, mut changed) = tokio::sync::mpsc::unbounded_channel();
-    let mut debouncer = notify_debouncer_mini::new_debouncer(
-        watch.debounce,
-        move |events: notify_debouncer_mini::DebounceEventResult| {
-            if let Ok(events) = events {
-                let _ = changes.send(events);
-            }
-        },
-    )
-    .map_err(|source| TriggerError::Watch {
-        workflow: name.to_string(),
-        folder: root.clone(),
-        source,
-    })?;
+    let (mut files, mut changed) =
+        crate::file_watch::watch(watch.debounce).map_err(|source| TriggerError::Watch {
+            workflow: name.to_string(),
+            folder: root.clone(),
+            source,
+        })?;
     let mut folders: Vec<PathBuf> = watch
         .paths
         .iter()
@@ -203,10 +238,8 @@ fn watching(
     folders.sort();
     folders.dedup();
     for folder in folders {
-        let mode = RecursiveMode::Recursive;
-        debouncer
-            .watcher()
-            .watch(&folder, mode)
+        files
+            .add(&folder, true)
             .map_err(|source| TriggerError::Watch {
                 workflow: name.to_string(),
                 folder: folder.clone(),
@@ -217,7 +250,7 @@ fn watching(
     let quiet = watch.debounce;
     tracker.spawn(async move {
         // Watching for as long as this task lives.
-        let _debouncer = debouncer;
+        let _files = files;
         loop {
             let mut events = tokio::select! {
                 events = changed.recv() => match events { Some(e) => e, None => return },
@@ -230,7 +263,7 @@ fn watching(
             }
             let mut paths: Vec<String> = events
                 .iter()
-                .filter_map(|e| e.path.strip_prefix(&root).ok())
+                .filter_map(|path| path.strip_prefix(&root).ok())
                 .filter(|p| globs.is_match(p))
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect();

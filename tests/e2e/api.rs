@@ -20,7 +20,7 @@ pub struct Daemon {
 }
 
 /// `copper-wasm serve` in `dir` hosting the testkit (and the built-ins; `args` with
-/// a `--component` of their own replace the testkit), its embedded broker and its
+/// a `--component` of their own, or a services file in `dir`, replace the testkit), its embedded broker and its
 /// HTTP API on free loopback ports; returns once `/readyz` says ready (the host has
 /// started: its services are up).
 pub async fn daemon(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
@@ -31,7 +31,7 @@ pub async fn daemon(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
     );
     let mut command = copper(dir);
     command.args(["serve", "--listen", &listen, "--http", &http]);
-    if !args.contains(&"--component") {
+    if !args.contains(&"--component") && !dir.join("copper.yaml").exists() {
         command.args(["--component", TESTKIT]);
     }
     command.args(args);

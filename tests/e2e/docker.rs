@@ -49,7 +49,7 @@ fn leftovers_of(service: &str) -> Vec<String> {
 }
 
 /// Fails if a container or network of `service` is left.
-fn assert_clean(service: &str) {
+pub(crate) fn assert_clean(service: &str) {
     let left = leftovers_of(service);
     assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const MARK: &[u8] = b"+build.0000";
 
 /// A copy of the testkit at `path` whose version ends in `mark` (as long as [`MARK`]).
-fn testkit_marked(path: &Path, mark: &str) {
+pub(crate) fn testkit_marked(path: &Path, mark: &str) {
     assert_eq!(mark.len(), MARK.len());
     let mut bytes = std::fs::read(copper_wasm::builtin::TESTKIT_PATH).unwrap();
     let at = bytes
@@ -35,14 +35,19 @@ fn command(daemon: &Daemon, command: &str) -> crate::api::Answer {
     post(&agent(), &url, "")
 }
 
-fn testkit_view(daemon: &Daemon) -> Value {
+pub(crate) fn testkit_view(daemon: &Daemon) -> Value {
     get(&agent(), &format!("{}/v1/services/testkit", daemon.url)).body
 }
 
 /// Calls `testkit/sleep` `count` times from one thread, each with its own `i`, and
 /// tries again whatever says "not now" (503 paused or stopped, 429 queue full), as a
 /// client is told to; returns how many were answered with their own input.
-fn steady_caller(url: String, first: usize, count: usize, refused: Arc<AtomicUsize>) -> usize {
+pub(crate) fn steady_caller(
+    url: String,
+    first: usize,
+    count: usize,
+    refused: Arc<AtomicUsize>,
+) -> usize {
     let http = agent();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut answered = 0;

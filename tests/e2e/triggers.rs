@@ -340,3 +340,21 @@ async fn a_file_change_fires_once_its_changes_stop() {
         "one run for one burst of changes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_reads_the_files_it_watches_does_not_start_itself_again() {
+    let root = tempfile::tempdir().unwrap();
+    let notes = root.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("a.md"), "# first").unwrap();
+    let flow = "name: reader\non:\n  watch:\n    paths: ['notes/*.md']\n    debounce: 200ms\nsteps:\n  - action: fetcher/fetch\n    type: local\n    path: notes\n    resource: notes\n";
+    let daemon = keeping(root.path(), &[("reader.yaml", flow)], &[]).await;
+    std::fs::write(notes.join("a.md"), "# changed").unwrap();
+    let runs = ended_runs(&daemon, "reader", 1);
+    assert_eq!(runs[0]["status"], "success", "{}", runs[0]);
+    let fetched = root.path().join(".copper/fetch/notes/a.md");
+    assert_eq!(std::fs::read_to_string(fetched).unwrap(), "# changed");
+    // Its reading opened the files it watches: that is no change.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(runs_of(&daemon, "reader").len(), 1, "the run started itself again");
+}

@@ -8,7 +8,8 @@
 //! - `runs.rs`: runs started, listed, shown, streamed (Server-Sent Events),
 //!   cancelled and resumed, and their steps' logs.
 //! - `services.rs`: the services, their actions and schemas, how busy each is.
-//! - `lifecycle.rs`: a service started, stopped, paused, resumed or reloaded.
+//! - `lifecycle.rs`: a service started, stopped, paused, resumed or reloaded;
+//!   `reloads.rs`: what the daemon read again while serving, and what it refused.
 //! - `workers.rs`: the requests running and waiting now, and stopping one.
 //! - `workflows.rs`: the workflows the daemon keeps, run by name.
 //! - `elsewhere.rs`: the services up on the broker, kept current.
@@ -23,6 +24,7 @@ mod actions;
 mod elsewhere;
 mod lifecycle;
 mod problem;
+mod reloads;
 mod runs;
 mod services;
 mod workers;
@@ -182,6 +184,7 @@ fn v1() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(workflows::list))
         .routes(routes!(workflows::show))
         .routes(routes!(workflows::run))
+        .routes(routes!(reloads::list))
 }
 
 /// The endpoints open without the API's token: health and readiness for

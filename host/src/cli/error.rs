@@ -177,6 +177,9 @@ pub enum CliError {
     /// The workflows' triggers cannot be listened for.
     #[error("cannot listen for the workflows' triggers on the broker")]
     Triggers(#[source] copper_wasm::triggers::TriggerError),
+    /// The daemon's files cannot be watched for changes.
+    #[error("cannot watch the daemon's files for changes")]
+    Reload(#[source] copper_wasm::hot_reload::ReloadError),
     /// The lifecycle commands over MQTT cannot be listened for.
     #[error("cannot listen for lifecycle commands on the broker")]
     Control(#[source] copper_wasm::bus::BusError),
@@ -268,6 +271,7 @@ impl CliError {
             | CliError::Api(_)
             | CliError::Control(_)
             | CliError::Triggers(_)
+            | CliError::Reload(_)
             | CliError::Start(_)
             | CliError::LoadServices(_)
             | CliError::Host(_)

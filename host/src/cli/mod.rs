@@ -9,6 +9,7 @@ pub mod error;
 mod plugin;
 mod run;
 mod scaffold;
+mod serve;
 
 use clap::{Args, Parser, Subcommand};
 use copper_wasm::access::{AccessError, Credentials, Grant};
@@ -462,7 +463,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             json,
             daemon: None,
         } => run::runs(&cache, run, json),
-        Command::Serve { host, daemon } => serve(host, daemon).await,
+        Command::Serve { host, daemon } => serve::serve(host, daemon).await,
         Command::Services {
             json,
             daemon: Some(url),
@@ -502,114 +503,6 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             } = *call;
             host.no_services_file = true;
             plugin::run(&file, topic, input, timeout, host).await
-        }
-    }
-}
-
-async fn serve(args: HostArgs, daemon: DaemonArgs) -> Result<(), CliError> {
-    let mut config = args.config(MQTT_LOOPBACK, Grant::Host)?;
-    let host_id = match &args.host_id {
-        Some(id) if copper_wasm::protocol::is_safe_name(id) => id.clone(),
-        Some(id) => return Err(CliError::HostId(id.clone())),
-        None => copper_wasm::presence::stored_host_id(&args.cache).map_err(|source| {
-            CliError::Write {
-                path: args.cache.join("host-id"),
-                source,
-            }
-        })?,
-    };
-    config.scheduler.host_id = Some(host_id);
-    let api_config = daemon.api()?;
-    if let Some(api_config) = &api_config {
-        api_config.check().map_err(CliError::Api)?;
-    }
-    let grace = daemon.grace()?;
-    let file = args.services_file(std::path::Path::new("."))?;
-    if let Some(file) = &file {
-        config.scheduler.workers = file.workers;
-        config.scheduler.queue = file.queue.unwrap_or(config.scheduler.queue);
-    }
-    if !args.no_local_services
-        && let Some(file) = file
-    {
-        config.services = file.services;
-    }
-    config.workflows = daemon.workflows.clone();
-    config.scheduler.workers = daemon.workers.or(config.scheduler.workers);
-    config.scheduler.queue = daemon.queue.unwrap_or(config.scheduler.queue);
-    let shutdown = CancellationToken::new();
-    let stop = interruption();
-    let host = Host::start(config, shutdown.clone())
-        .await
-        .map_err(|e| match e {
-            // A workflow that does not check is the user's to fix, like any other (exit 2).
-            copper_wasm::host::HostError::Workflows(copper_wasm::host::KeptError::Invalid(e)) => {
-                CliError::Workflow(e)
-            }
-            e => CliError::Start(Box::new(e)),
-        })?;
-    let host = std::sync::Arc::new(host);
-    let control = match copper_wasm::control::listen(host.clone()).await {
-        Ok(control) => control,
-        Err(error) => {
-            stop_host(host).await;
-            return Err(CliError::Control(error));
-        }
-    };
-    let triggering = match copper_wasm::triggers::start(host.clone()).await {
-        Ok(triggering) => triggering,
-        Err(error) => {
-            control.stop().await;
-            stop_host(host).await;
-            return Err(CliError::Triggers(error));
-        }
-    };
-    let api = match api_config {
-        Some(api_config) => match copper_wasm::api::serve(host.clone(), api_config).await {
-            Ok(api) => Some(api),
-            Err(error) => {
-                triggering.stop().await;
-                control.stop().await;
-                stop_host(host).await;
-                return Err(CliError::Api(error));
-            }
-        },
-        None => None,
-    };
-    let topics = host.registry().topics();
-    tracing::info!(broker = %host.address(), "serving {}", topics.join(", "));
-    let http = api
-        .as_ref()
-        .map(|api| format!(", HTTP API on http://{}", api.address()))
-        .unwrap_or_default();
-    eprintln!(
-        "serving {} on {}{http} (Ctrl-C or SIGTERM stops)",
-        topics.join(", "),
-        host.address()
-    );
-    stop.await;
-    eprintln!("stopping");
-    triggering.stop().await;
-    match api {
-        Some(api) => api.stop(grace).await,
-        // Runs a trigger started are given the same grace without an API.
-        None => {
-            if !host.drain_runs(grace).await {
-                tracing::warn!("runs still under way after the grace period: stopping anyway");
-            }
-        }
-    }
-    control.stop().await;
-    stop_host(host).await;
-    Ok(())
-}
-
-/// Stops the host once nothing else holds it.
-async fn stop_host(host: std::sync::Arc<Host>) {
-    match std::sync::Arc::try_unwrap(host) {
-        Ok(host) => host.stop().await,
-        Err(_) => {
-            tracing::warn!("work still under way holds the host: leaving without its clean stop")
         }
     }
 }

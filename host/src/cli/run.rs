@@ -4,6 +4,7 @@
 use super::{ANY_LOOPBACK_PORT, CliError, HostArgs, interrupted, print_json};
 use copper_wasm::Host;
 use copper_wasm::access::Grant;
+use copper_wasm::copili;
 use copper_wasm::environment::Environment;
 use copper_wasm::host::HostError;
 use copper_wasm::progress::{Progress, Style};
@@ -93,11 +94,22 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
             (workflow, text, Some((id.clone(), state)))
         }
         (None, Some(path)) => {
-            let (workflow, text) = Workflow::read(path)?;
+            let (workflow, text) = Workflow::read(path).or_else(|error| {
+                // A copili pipeline file: its static containers.
+                match copili_services(path)? {
+                    Some(_) => {
+                        let pipeline = copili::load(path)?;
+                        Ok::<_, CliError>((pipeline.workflow, pipeline.text))
+                    }
+                    None => Err(error.into()),
+                }
+            })?;
             (workflow, text, None)
         }
         (None, None) => return Err(CliError::NoWorkflow),
     };
+    // The containers of a copili pipeline (the one read, or the one resumed).
+    let pipeline_services = copili_services(&workflow.source)?.unwrap_or_default();
     let folder = workflow
         .source
         .parent()
@@ -112,6 +124,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     config.services = services
         .services
         .iter()
+        .chain(&pipeline_services)
         .filter(|s| {
             matches!(s.backend, BackendSpec::Component(_)) || used.contains(&s.name.as_str())
         })
@@ -131,6 +144,19 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     let outcome = run_on(&host, &args, &workflow, &text, resumed, env).await;
     host.stop().await;
     outcome
+}
+
+/// The container services of the copili pipeline in `path`, when it is one.
+fn copili_services(
+    path: &Path,
+) -> Result<Option<Vec<copper_wasm::services_file::ServiceSpec>>, CliError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    if !copili::is_pipeline(&text) {
+        return Ok(None);
+    }
+    Ok(Some(copili::load(path)?.services))
 }
 
 /// Run `id` is not in the cache.

@@ -2,7 +2,7 @@
 //! content), or pulled with credentials from the environment.
 
 use super::{DockerError, Engine};
-use crate::services_file::{ImageSource, PullPolicy};
+use crate::services_file::{ContainerSpec, ImageSource, PullPolicy, RegistryLogin};
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
@@ -39,13 +39,14 @@ fn log_lines(log: &str) -> String {
     }
 }
 
-/// Makes sure the engine has the image of `source`; returns the name to run.
+/// Makes sure the engine has the image of `container`, pulled (with its login,
+/// when it has one) as its pull policy says; returns the name to run.
 pub async fn ensure(
     engine: &Engine,
     service: &str,
-    source: &ImageSource,
-    pull: PullPolicy,
+    container: &ContainerSpec,
 ) -> Result<String, DockerError> {
+    let (source, pull) = (&container.image, container.pull);
     match source {
         ImageSource::Image(name) => {
             let present = exists(engine, name).await?;
@@ -55,7 +56,7 @@ pub async fn ensure(
                     image: name.clone(),
                 }),
                 (_, _) => {
-                    pull_image(engine, name).await?;
+                    pull_image(engine, name, container.login.as_ref()).await?;
                     Ok(name.clone())
                 }
             }
@@ -80,9 +81,16 @@ async fn exists(engine: &Engine, name: &str) -> Result<bool, DockerError> {
     }
 }
 
-/// Registry credentials from `COPPER_REGISTRY_USERNAME` / `COPPER_REGISTRY_PASSWORD`
-/// (and `COPPER_REGISTRY_SERVER`); they are never logged.
-fn credentials() -> Option<DockerCredentials> {
+/// Registry credentials: the container's own login, else `COPPER_REGISTRY_USERNAME` /
+/// `COPPER_REGISTRY_PASSWORD` (and `COPPER_REGISTRY_SERVER`); they are never logged.
+fn credentials(login: Option<&RegistryLogin>) -> Option<DockerCredentials> {
+    if let Some(login) = login {
+        return Some(DockerCredentials {
+            username: Some(login.username.clone()),
+            password: Some(login.password.clone()),
+            ..Default::default()
+        });
+    }
     let username = std::env::var("COPPER_REGISTRY_USERNAME").ok()?;
     Some(DockerCredentials {
         username: Some(username),
@@ -92,7 +100,11 @@ fn credentials() -> Option<DockerCredentials> {
     })
 }
 
-async fn pull_image(engine: &Engine, name: &str) -> Result<(), DockerError> {
+async fn pull_image(
+    engine: &Engine,
+    name: &str,
+    login: Option<&RegistryLogin>,
+) -> Result<(), DockerError> {
     // Without a tag the engine would pull every tag of the repository.
     let (repository, tag) = split_tag(name);
     let options = CreateImageOptionsBuilder::default()
@@ -102,7 +114,7 @@ async fn pull_image(engine: &Engine, name: &str) -> Result<(), DockerError> {
     tracing::info!(image = %name, "pulling");
     let mut stream = engine
         .docker()
-        .create_image(Some(options), None, credentials());
+        .create_image(Some(options), None, credentials(login));
     while let Some(item) = stream.next().await {
         if let Err(source) = item {
             return Err(DockerError::Pull {

@@ -34,7 +34,7 @@ pub async fn start(
     sandbox: &Sandbox,
     logs: &Path,
 ) -> Result<Running, DockerError> {
-    let image = image::ensure(engine, name, &spec.container.image, spec.container.pull).await?;
+    let image = image::ensure(engine, name, &spec.container).await?;
     let sidecars = Sidecars::start(engine, name, spec).await?;
     let status_topic = protocol::status_topic(name);
     let engine_error = |what: String| move |source| DockerError::Engine { what, source };

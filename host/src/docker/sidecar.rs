@@ -96,13 +96,7 @@ impl Sidecars {
 
     async fn start_one(&mut self, service: &str, sidecar: &SidecarSpec) -> Result<(), DockerError> {
         let what = format!("sidecar `{}` of service `{service}`", sidecar.name);
-        let image = image::ensure(
-            &self.engine,
-            service,
-            &sidecar.container.image,
-            sidecar.container.pull,
-        )
-        .await?;
+        let image = image::ensure(&self.engine, service, &sidecar.container).await?;
         let network = self.network.name().map(str::to_string);
         let mut body = container_body(
             self.engine.labels(service, "sidecar"),

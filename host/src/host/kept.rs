@@ -1,7 +1,10 @@
 //! The workflows a daemon keeps (`serve --workflows DIR`): every `*.yaml` and
 //! `*.yml` of the folder, read and checked when the host starts, each known by its
-//! name, to be run by name (and, by their `on:`, to start by themselves).
+//! name, to be run by name (and, by their `on:`, to start by themselves). A copili
+//! pipeline file gives its workflows (the static containers, and the scheduled
+//! service containers) and a container service per description.
 
+use crate::services_file::ServiceSpec;
 use crate::workflow::{Workflow, WorkflowError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,8 +45,17 @@ pub enum KeptError {
     },
 }
 
+/// The workflows of a folder, and the services its copili pipelines bring.
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    /// The workflows, by name.
+    pub workflows: BTreeMap<String, KeptWorkflow>,
+    /// A container service per description of each copili pipeline.
+    pub services: Vec<ServiceSpec>,
+}
+
 /// Reads every workflow of `dir` (not its subfolders), by name.
-pub fn read_folder(dir: &Path) -> Result<BTreeMap<String, KeptWorkflow>, KeptError> {
+pub fn read_folder(dir: &Path) -> Result<Kept, KeptError> {
     let failed = |path: &Path| {
         let path = path.to_path_buf();
         move |source| KeptError::Read { path, source }
@@ -56,17 +68,31 @@ pub fn read_folder(dir: &Path) -> Result<BTreeMap<String, KeptWorkflow>, KeptErr
         })
         .collect();
     files.sort();
-    let mut kept: BTreeMap<String, KeptWorkflow> = BTreeMap::new();
+    let mut kept = Kept::default();
     for path in files {
-        let (workflow, text) = Workflow::read(&path)?;
-        if let Some(first) = kept.get(&workflow.name) {
-            return Err(KeptError::SameName {
-                name: workflow.name.clone(),
-                first: first.workflow.source.clone(),
-                second: path,
-            });
+        let text = std::fs::read_to_string(&path).map_err(failed(&path))?;
+        let read = match crate::copili::is_pipeline(&text) {
+            false => vec![(Workflow::parse(&text, &path)?, text)],
+            true => {
+                let pipeline = crate::copili::load(&path)?;
+                kept.services.extend(pipeline.services);
+                let statics = (pipeline.workflow, pipeline.text);
+                std::iter::once(statics)
+                    .chain(pipeline.services_workflow)
+                    .collect()
+            }
+        };
+        for (workflow, text) in read {
+            if let Some(first) = kept.workflows.get(&workflow.name) {
+                return Err(KeptError::SameName {
+                    name: workflow.name.clone(),
+                    first: first.workflow.source.clone(),
+                    second: path,
+                });
+            }
+            let name = workflow.name.clone();
+            kept.workflows.insert(name, KeptWorkflow { workflow, text });
         }
-        kept.insert(workflow.name.clone(), KeptWorkflow { workflow, text });
     }
     Ok(kept)
 }
@@ -85,7 +111,7 @@ mod tests {
         );
         write("other.yml", "- action: testkit/echo\n");
         write("notes.txt", "not a workflow");
-        let kept = read_folder(dir.path()).unwrap();
+        let kept = read_folder(dir.path()).unwrap().workflows;
         assert_eq!(kept.keys().collect::<Vec<_>>(), ["other", "site"]);
         assert!(kept["site"].text.contains("name: site"));
 

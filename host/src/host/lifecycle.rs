@@ -63,13 +63,19 @@ impl Host {
             service: name.to_string(),
             source,
         };
-        let (bytes, grants) = match self.origins.get(name) {
+        let origin = self
+            .origins
+            .read()
+            .expect("not poisoned")
+            .get(name)
+            .cloned();
+        let (bytes, grants) = match origin {
             Some(Origin::Builtin(bytes)) => (bytes.to_vec(), Grants::trusted()),
             Some(Origin::Source(source, grants)) => {
-                let bytes = read_source(source, Some(name), &self.compiled_cache)
+                let bytes = read_source(&source, Some(name), &self.compiled_cache)
                     .await
                     .map_err(|e| failed(Box::new(e)))?;
-                (bytes, grants.clone())
+                (bytes, grants)
             }
             Some(Origin::Given) => {
                 return Err(unsupported(

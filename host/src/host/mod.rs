@@ -6,6 +6,8 @@
 //! paused, resumed or reloaded while the host runs ([`Host::command`]).
 //! `load.rs`: the components read, compiled and registered, and where each
 //! came from ([`load_registry`]). `kept.rs`: the workflows a daemon keeps, by name ([`Host::workflows`]).
+//! `reload.rs`: changes taken in while serving: the workflows folder, a
+//! component's file, the services file ([`Host::reload_workflows`]).
 //! `live.rs`: runs launched in the background, watched and cancelled, and
 //! triggers fired by a workflow's `concurrency:` ([`Host::launch`], [`Host::fire`]).
 
@@ -13,12 +15,14 @@ mod kept;
 mod lifecycle;
 mod live;
 mod load;
+mod reload;
 mod run;
 
-pub use kept::{KeptError, KeptWorkflow};
+pub use kept::{Kept, KeptError, KeptWorkflow};
 pub use live::{Begin, Ended, Fired, LaunchError, LiveRun};
 pub use load::load_registry;
 use load::{Loaded, Origin, load_components, read_source};
+pub use reload::{Reload, ServicesChange, Workflows};
 pub use run::{Checked, RunError};
 
 use crate::access::{AccessError, Credentials};
@@ -379,13 +383,7 @@ async fn add_lambdas(
             source,
         };
         let prepared = async {
-            let image = docker::image::ensure(
-                &engine,
-                &spec.name,
-                &docker.container.image,
-                docker.container.pull,
-            )
-            .await?;
+            let image = docker::image::ensure(&engine, &spec.name, &docker.container).await?;
             let sidecars = Sidecars::start(&engine, &spec.name, docker).await?;
             Ok::<_, DockerError>((image, sidecars))
         };
@@ -443,10 +441,18 @@ pub struct Host {
     cache: PathBuf,
     /// What loaded the components, to load them again on reload.
     runtime: Arc<Runtime>,
-    /// Where each component came from.
-    origins: BTreeMap<String, Origin>,
-    /// The workflows kept, by name.
-    workflows: BTreeMap<String, KeptWorkflow>,
+    /// Where each component came from (a services file read again may change it).
+    origins: std::sync::RwLock<BTreeMap<String, Origin>>,
+    /// The workflows kept, by name, as last read.
+    workflows: std::sync::RwLock<reload::Workflows>,
+    /// Where they are read from.
+    workflows_folder: Option<PathBuf>,
+    /// Counts the changes of `workflows`.
+    workflows_changed: tokio::sync::watch::Sender<u64>,
+    /// The services file as last taken in ([`Host::take_services`]).
+    services_taken: std::sync::Mutex<Vec<ServiceSpec>>,
+    /// The last reloads.
+    reloads: std::sync::Mutex<std::collections::VecDeque<Reload>>,
     /// The runs launched in the background and going on.
     live: live::LiveRuns,
     /// The working folder (`/workspace`, where `on.watch` paths start).
@@ -460,11 +466,18 @@ impl Host {
     ///
     /// Docker services are made ready first (images found, built or pulled, sidecars
     /// started); long-running containers are started last and awaited until `up`.
-    pub async fn start(config: HostConfig, shutdown: CancellationToken) -> Result<Host, HostError> {
-        let workflows = match &config.workflows {
+    pub async fn start(
+        mut config: HostConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Host, HostError> {
+        let kept = match &config.workflows {
             Some(dir) => kept::read_folder(dir)?,
-            None => BTreeMap::new(),
+            None => Default::default(),
         };
+        let services_taken = config.services.clone();
+        // A copili pipeline kept brings a container service per description.
+        config.services.extend(kept.services);
+        let workflows = kept.workflows;
         let Loaded {
             mut registry,
             runtime,
@@ -511,8 +524,12 @@ impl Host {
             remote: matches!(config.broker, BrokerChoice::External(_)),
             cache: config.cache.clone(),
             runtime,
-            origins,
-            workflows,
+            origins: std::sync::RwLock::new(origins),
+            workflows: std::sync::RwLock::new(Arc::new(workflows)),
+            workflows_folder: config.workflows.clone(),
+            workflows_changed: tokio::sync::watch::channel(0).0,
+            services_taken: std::sync::Mutex::new(services_taken),
+            reloads: Default::default(),
             live: Default::default(),
             workspace: config.workspace.clone(),
             compiled_cache: config.compiled_cache.clone(),
@@ -615,11 +632,6 @@ impl Host {
     /// The working folder: served at `/workspace`, where `on.watch` paths start.
     pub fn workspace(&self) -> &std::path::Path {
         &self.workspace
-    }
-
-    /// The workflows kept (`HostConfig::workflows`), by name.
-    pub fn workflows(&self) -> &BTreeMap<String, KeptWorkflow> {
-        &self.workflows
     }
 
     /// The services of the services file (containers, external ones and components).

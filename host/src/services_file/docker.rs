@@ -96,6 +96,26 @@ pub struct ContainerSpec {
     pub cpus: Option<f64>,
     /// When to pull the image.
     pub pull: PullPolicy,
+    /// The registry login to pull it with (else `COPPER_REGISTRY_*`, else none).
+    pub login: Option<RegistryLogin>,
+}
+
+/// A registry login; its password never shows in a debug print or a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryLogin {
+    /// The user.
+    pub username: String,
+    /// The password (or token).
+    pub password: String,
+}
+
+impl fmt::Debug for RegistryLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryLogin")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
 }
 
 /// A helper container started before the service's and removed after.

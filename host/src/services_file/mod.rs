@@ -31,7 +31,9 @@ mod raw;
 mod read;
 mod service;
 
-pub use docker::{ContainerSpec, DockerSpec, ImageSource, Mode, PullPolicy, SidecarSpec, Volume};
+pub use docker::{
+    ContainerSpec, DockerSpec, ImageSource, Mode, PullPolicy, RegistryLogin, SidecarSpec, Volume,
+};
 pub use service::{BackendSpec, ComponentSource, ServiceSpec};
 
 use crate::environment::Environment;

@@ -108,6 +108,7 @@ impl Reader<'_> {
             memory: self.memory(raw.memory.take(), field)?,
             cpus: self.cpus(raw.cpus.take(), field)?,
             pull: raw.pull,
+            login: None,
         })
     }
 
