@@ -20,10 +20,20 @@ pub struct Daemon {
 }
 
 /// `copper-wasm serve` in `dir` hosting the testkit (and the built-ins; `args` with
-/// a `--component` of their own, or a services file in `dir`, replace the testkit), its embedded broker and its
+/// a `--component` of their own replace the testkit), its embedded broker and its
 /// HTTP API on free loopback ports; returns once `/readyz` says ready (the host has
 /// started: its services are up).
 pub async fn daemon(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    let testkit = !args.contains(&"--component");
+    serving(dir, args, env, testkit).await
+}
+
+/// [`daemon`] without the testkit: only what `args` and the services file in `dir` say.
+pub async fn daemon_without_testkit(dir: &Path, args: &[&str]) -> Daemon {
+    serving(dir, args, &[], false).await
+}
+
+async fn serving(dir: &Path, args: &[&str], env: &[(&str, &str)], testkit: bool) -> Daemon {
     let (port, http_port) = (free_port(), free_port());
     let (listen, http) = (
         format!("127.0.0.1:{port}"),
@@ -31,7 +41,7 @@ pub async fn daemon(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
     );
     let mut command = copper(dir);
     command.args(["serve", "--listen", &listen, "--http", &http]);
-    if !args.contains(&"--component") && !dir.join("copper.yaml").exists() {
+    if testkit {
         command.args(["--component", TESTKIT]);
     }
     command.args(args);

@@ -4,7 +4,7 @@
 //! broken file keeps the old set), the services file pointed at another file, and
 //! SIGHUP.
 
-use crate::api::{Daemon, agent, daemon, get, post};
+use crate::api::{Daemon, agent, daemon, daemon_without_testkit, get, post};
 use crate::lifecycle::{steady_caller, testkit_marked, testkit_view};
 use crate::support::*;
 use serde_json::Value;
@@ -189,7 +189,7 @@ async fn the_services_file_points_a_component_at_another_file_and_sighup_reads_a
         std::fs::write(root.path().join("copper.yaml"), text).unwrap();
     };
     services("kit-a.wasm", "");
-    let daemon = daemon(root.path(), &["--no-builtins"], &[]).await;
+    let daemon = daemon_without_testkit(root.path(), &["--no-builtins"]).await;
     assert!(version_of(&daemon).ends_with("+build.000a"));
 
     services("kit-b.wasm", "");
