@@ -85,16 +85,17 @@ pub fn runs_dir(cache: &Path) -> PathBuf {
     cache.join("runs")
 }
 
-/// A new run id: `<UTC date>-<time>-<4 hex>`, sortable by time.
+/// A new run id: `<UTC date>-<time>-<8 hex>`, sortable by time, never the same twice in a process.
 pub fn new_run_id() -> String {
+    // A counter from a random start: ids made in one process never meet (a daemon
+    // fires hundreds of runs a second), and two processes' rarely.
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT
+        .get_or_init(|| std::sync::atomic::AtomicU32::new(fastrand::u32(..)))
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let digits: String = now.chars().filter(char::is_ascii_digit).collect();
-    format!(
-        "{}-{}-{:04x}",
-        &digits[..8],
-        &digits[8..14],
-        fastrand::u16(..)
-    )
+    format!("{}-{}-{next:08x}", &digits[..8], &digits[8..14])
 }
 
 impl RunRecord {
@@ -428,4 +429,15 @@ pub fn show(cache: &Path, id: &str) -> std::io::Result<(RunState, Vec<Stamped>)>
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect();
     Ok((state, history))
+}
+
+#[cfg(test)]
+mod tests {
+    /// A daemon fires runs faster than one a millisecond: their ids never meet.
+    #[test]
+    fn run_ids_made_in_a_row_are_all_different() {
+        let ids: std::collections::BTreeSet<String> =
+            (0..20_000).map(|_| super::new_run_id()).collect();
+        assert_eq!(ids.len(), 20_000);
+    }
 }
