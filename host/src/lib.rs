@@ -25,7 +25,8 @@
 //!   [`copili`]: copili's pipeline files read as workflows of container steps;
 //!   [`environment`]: `${VAR}` from the environment and `.env`;
 //!   [`timeout`]: durations as the files and messages write them (`30s`, `5m`, seconds);
-//!   [`file_watch`]: folders watched for changes to their files (not reads).
+//!   [`file_watch`]: folders watched for changes to their files (not reads);
+//!   [`telemetry`]: what the host measures (requests, latencies, runs, triggers).
 //! - [`capability`]: what the host grants components (log/progress/resources, git, workspace);
 //!   [`sandbox`]: the folders a request sees.
 //! - [`builtin`]: the components built into the binary; [`host`]: everything wired together;
@@ -97,6 +98,7 @@ pub mod schema;
 pub mod secret;
 pub mod service;
 pub mod services_file;
+pub mod telemetry;
 pub mod timeout;
 pub mod triggers;
 pub mod wit;

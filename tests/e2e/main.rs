@@ -15,6 +15,7 @@ mod hosts;
 mod kept;
 mod library;
 mod lifecycle;
+mod metrics;
 mod over_daemon;
 mod plugin;
 mod protocol;

@@ -10,6 +10,7 @@
 //! - `services.rs`: the services, their actions and schemas, how busy each is.
 //! - `lifecycle.rs`: a service started, stopped, paused, resumed or reloaded;
 //!   `reloads.rs`: what the daemon read again while serving, and what it refused.
+//! - `metrics.rs`: `/metrics` in Prometheus' text format.
 //! - `workers.rs`: the requests running and waiting now, and stopping one.
 //! - `workflows.rs`: the workflows the daemon keeps, run by name.
 //! - `elsewhere.rs`: the services up on the broker, kept current.
@@ -23,6 +24,7 @@
 mod actions;
 mod elsewhere;
 mod lifecycle;
+mod metrics;
 mod problem;
 mod reloads;
 mod runs;
@@ -185,6 +187,7 @@ fn v1() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(workflows::show))
         .routes(routes!(workflows::run))
         .routes(routes!(reloads::list))
+        .routes(routes!(metrics::render))
 }
 
 /// The endpoints open without the API's token: health and readiness for
@@ -296,6 +299,8 @@ async fn ready(State(api): State<Arc<Api>>) -> Response {
 /// Beyond loopback it refuses to start without a token.
 pub async fn serve(host: Arc<Host>, config: ApiConfig) -> Result<Serving, ApiError> {
     config.check()?;
+    // Counting starts now: what is recorded before a recorder is there is lost.
+    metrics::recorder();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ApiError::Listen {

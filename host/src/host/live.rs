@@ -188,6 +188,7 @@ impl Host {
             }
             live.ended.cancel();
             host.live.room.notify_waiters();
+            crate::telemetry::run_ended(&live.workflow, &status);
             let _ = host.live.ended.send(Ended {
                 id: run_id,
                 workflow: live.workflow.clone(),
@@ -267,6 +268,20 @@ impl Host {
     /// fired), as its `concurrency:` says: now, after a run of it ends (`queue`),
     /// not at all (`skip`), or once its oldest run is cancelled (`cancel-oldest`).
     pub async fn fire(self: &Arc<Self>, name: &str, trigger: Value) -> Result<Fired, LaunchError> {
+        let kind = trigger["kind"].as_str().unwrap_or("manual").to_string();
+        let fired = self.fire_kept(name, trigger).await;
+        let outcome = match &fired {
+            Ok(Fired::Started(_)) => "started",
+            Ok(Fired::Queued) => "queued",
+            Ok(Fired::Skipped) => "skipped",
+            Err(_) => "refused",
+        };
+        crate::telemetry::triggered(name, &kind, outcome);
+        fired
+    }
+
+    /// [`Self::fire`] without its measurement.
+    async fn fire_kept(self: &Arc<Self>, name: &str, trigger: Value) -> Result<Fired, LaunchError> {
         let Some(kept) = self.workflows().get(name).cloned() else {
             return Err(LaunchError::Unavailable(format!(
                 "no workflow `{name}` is kept"

@@ -384,6 +384,21 @@ impl Dispatch {
         arrived: Instant,
         stop: &CancellationToken,
     ) -> Result<Object, Failure> {
+        let began = Instant::now();
+        let outcome = self.execute_once(topic, request, arrived, stop).await;
+        let service = self.current();
+        crate::telemetry::request_ended(&service.info.name, topic, &outcome, began.elapsed());
+        outcome
+    }
+
+    /// [`Self::execute`] without its measurement.
+    async fn execute_once(
+        &self,
+        topic: &str,
+        request: &Object,
+        arrived: Instant,
+        stop: &CancellationToken,
+    ) -> Result<Object, Failure> {
         let service = self.current();
         let action = service.actions.get(topic).ok_or_else(|| {
             Failure::new(FailureKind::InvalidInput, format!("no action `{topic}`"))
