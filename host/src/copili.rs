@@ -218,7 +218,6 @@ struct Container {
     is_service: bool,
     dependencies: Vec<String>,
     exclude_in_env: Vec<String>,
-    info: BTreeMap<String, Value>,
     service: ServiceSpec,
 }
 
@@ -322,7 +321,10 @@ impl Reader<'_> {
             format!("{repo}:{tag}")
         };
         let username = text(take("image_reg_username"), "image_reg_username")?;
-        let password = text(take("image_reg_password"), "image_reg_password")?;
+        let password = match take("image_reg_password") {
+            None => None,
+            Some((value, l)) => Some((self.secret(value, l, &at("image_reg_password"))?, l)),
+        };
         let login = match (username, password) {
             (Some((username, _)), Some((password, _))) => {
                 Some(RegistryLogin { username, password })
@@ -410,12 +412,10 @@ impl Reader<'_> {
                 ));
             }
         };
-        let info: BTreeMap<String, Value> = ["desc", "info_link"]
-            .iter()
-            .filter_map(|f| take(f).map(|(v, _)| (f.to_string(), v)))
-            .collect();
-        let doc = match info.get("desc") {
-            Some(Value::String(desc)) => desc.clone(),
+        // What it is for: the action's doc (never its input, which `${…}` would read).
+        let _ = take("info_link");
+        let doc = match take("desc") {
+            Some((Value::String(desc), _)) => desc,
             _ => format!("Runs the container {image} once"),
         };
         let container = ContainerSpec {
@@ -459,9 +459,27 @@ impl Reader<'_> {
             is_service,
             dependencies,
             exclude_in_env,
-            info,
             service,
         })
+    }
+
+    /// A password: `${VAR}` (or `$VAR`) from the environment, else taken as written;
+    /// no error ever shows any of it.
+    fn secret(&self, value: Value, line: u64, at: &str) -> Result<String, WorkflowError> {
+        let Value::String(text) = value else {
+            return Err(self.error(line, at.into(), "must be a text"));
+        };
+        let name = text
+            .strip_prefix("${")
+            .and_then(|t| t.strip_suffix('}'))
+            .or_else(|| text.strip_prefix('$'))
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        match name {
+            Some(name) => self.env.get(name).ok_or_else(|| {
+                self.error(line, at.into(), format!("variable `{name}` is not set"))
+            }),
+            None => Ok(text),
+        }
     }
 
     /// `env_vars`: a mapping of names to values (numbers and booleans as written).
@@ -708,9 +726,6 @@ impl Reader<'_> {
                     json!({"id": c.name, "action": format!("{}/run", c.name), "needs": needs});
                 if !c.exclude_in_env.is_empty() {
                     step["exclude_in_env"] = json!(c.exclude_in_env);
-                }
-                for (k, v) in &c.info {
-                    step[k] = v.clone();
                 }
                 step
             })

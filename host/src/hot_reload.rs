@@ -98,15 +98,16 @@ pub async fn start(
         let mut files = files;
         let host = looping;
         let mut watched = folders(&host, services_file.as_deref());
+        // The last reload published (those noted elsewhere go out with the next).
+        let mut published = host.reloads().last().map_or(0, |r| r.seq);
         loop {
             let cause = tokio::select! {
                 paths = changed.recv() => match paths { Some(p) => Cause::Files(p), None => break },
                 _ = hangup.recv() => Cause::Everything,
                 () = stopped.cancelled() => break,
             };
-            let before = host.reloads().len();
             take(&host, services_file.as_deref(), cause).await;
-            publish(&bus, &host, before).await;
+            published = publish(&bus, &host, published).await;
             // A services file may have pointed a component at another file.
             let now = folders(&host, services_file.as_deref());
             for folder in now.difference(&watched) {
@@ -129,10 +130,10 @@ async fn take(host: &Host, services_file: Option<&Path>, cause: Cause) {
         Cause::Everything => BTreeSet::new(),
     };
     if let Some(folder) = host.workflows_folder() {
-        let folder = absolute(folder);
+        let folder = folder_path(folder);
         let touched = changed
             .iter()
-            .any(|p| p.parent() == Some(&folder) && is_yaml(p));
+            .any(|p| p.parent() == Some(&folder) && is_kept(p));
         if everything || touched {
             // Refused or not, the host has noted it.
             let _ = host.reload_workflows();
@@ -159,15 +160,19 @@ async fn take(host: &Host, services_file: Option<&Path>, cause: Cause) {
     }
 }
 
-/// Publishes the reloads noted since the first `before`, each on its own.
-async fn publish(bus: &Bus, host: &Host, before: usize) {
+/// Publishes the reloads noted after the one numbered `published`, each on its
+/// own; the number of the last.
+async fn publish(bus: &Bus, host: &Host, published: u64) -> u64 {
     let topic = format!("copper-wasm/hosts/{}/reloads", host.id());
-    for reload in host.reloads().into_iter().skip(before) {
+    let mut last = published;
+    for reload in host.reloads_after(published) {
+        last = reload.seq;
         let payload = serde_json::to_string(&reload).expect("JSON serializes");
         if let Err(error) = bus.publish(&topic, payload, false).await {
             tracing::warn!("cannot publish a reload: {error}");
         }
     }
+    last
 }
 
 /// The folders to watch: the workflows folder, and the folders of the services
@@ -175,7 +180,7 @@ async fn publish(bus: &Bus, host: &Host, before: usize) {
 fn folders(host: &Host, services_file: Option<&Path>) -> BTreeSet<PathBuf> {
     let mut folders = BTreeSet::new();
     if let Some(folder) = host.workflows_folder() {
-        folders.insert(absolute(folder));
+        folders.insert(folder_path(folder));
     }
     let files = host
         .component_files()
@@ -200,6 +205,13 @@ fn absolute(path: &Path) -> PathBuf {
     }
 }
 
-fn is_yaml(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+/// A folder with its links resolved, as notify reports the paths in it.
+fn folder_path(folder: &Path) -> PathBuf {
+    std::fs::canonicalize(folder).unwrap_or_else(|_| absolute(folder))
+}
+
+/// A file the workflows folder keeps: a workflow, or a copili pipeline in JSON.
+fn is_kept(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
 }

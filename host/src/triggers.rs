@@ -108,6 +108,22 @@ async fn follow(
 async fn listen(host: Arc<Host>) -> Result<Triggering, TriggerError> {
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
+    match listen_on(host, &stop, &tracker).await {
+        Ok(()) => Ok(Triggering { stop, tracker }),
+        Err(error) => {
+            // What was set up before the error stops with it.
+            Triggering { stop, tracker }.stop().await;
+            Err(error)
+        }
+    }
+}
+
+/// [`listen`]'s work: each trigger's task spawned on `tracker`, stopped by `stop`.
+async fn listen_on(
+    host: Arc<Host>,
+    stop: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<(), TriggerError> {
     let kept: Vec<KeptWorkflow> = host.workflows().values().cloned().collect();
     let needs_bus = kept
         .iter()
@@ -119,6 +135,14 @@ async fn listen(host: Arc<Host>) -> Result<Triggering, TriggerError> {
         ),
         false => None,
     };
+    if let Some(bus) = bus.clone() {
+        // Closed when the triggers stop, an error while setting them up included.
+        let stop = stop.clone();
+        tracker.spawn(async move {
+            stop.cancelled().await;
+            bus.close().await;
+        });
+    }
     for kept in &kept {
         let name = kept.workflow.name.clone();
         let on = &kept.workflow.on;
@@ -150,7 +174,7 @@ async fn listen(host: Arc<Host>) -> Result<Triggering, TriggerError> {
             });
         }
         if let Some(watch) = &on.watch {
-            watching(&host, &name, watch, &tracker, &stop)?;
+            watching(&host, &name, watch, tracker, stop)?;
         }
         if let Some(after) = &on.workflow_run {
             let mut ended = host.runs_ended();
@@ -184,14 +208,7 @@ async fn listen(host: Arc<Host>) -> Result<Triggering, TriggerError> {
             });
         }
     }
-    if let Some(bus) = bus {
-        let stop = stop.clone();
-        tracker.spawn(async move {
-            stop.cancelled().await;
-            bus.close().await;
-        });
-    }
-    Ok(Triggering { stop, tracker })
+    Ok(())
 }
 
 /// The folder a glob starts in: its leading levels without a wildcard.

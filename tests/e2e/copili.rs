@@ -68,27 +68,7 @@ fn stand_ins() {
 }
 
 /// The quick example of copili's README, as it is.
-const QUICK: &str = "\
-ExmaplePipeline:
-    - name: dataloader_02
-      image_repo: stakater/exit-container
-      dependencies: 
-        - dataloader_01
-      env_vars: 
-        EXIT_CODE: 0
-    - name: dataloader_01
-      image_repo: stakater/exit-container
-    - name: dataloader_03
-      image_repo: stakater/exit-container
-      dependencies: 
-        - dataloader_02
-        - dataloader_01
-    - name: servicecontainer01
-      image_repo: hello-world
-      is_service_container: true
-      dependencies: 
-        - dataloader_02
-";
+const QUICK: &str = include_str!("../fixtures/copili/quick.yaml");
 
 fn run_json(dir: &std::path::Path, file: &str) -> (Output, Vec<Value>) {
     let out = output(copper(dir).args(["run", file, "--events", "json", "--no-builtins"]));
@@ -170,27 +150,7 @@ fn a_failed_container_stops_what_depends_on_it_and_a_mistake_names_its_line() {
 fn the_json_example_with_a_sidecar_reaches_it_by_its_name() {
     stand_ins();
     let dir = tempfile::tempdir().unwrap();
-    let json = r#"{
-   "my-pipeline-name":[
-      {
-         "name":"my-first-container",
-         "repo":"hello-world"
-      },
-      {
-         "name":"my-second-container",
-         "repo":"chentex/random-logger",
-         "dependency":[
-            "my-first-container"
-         ],
-         "sidecars":[
-          {
-             "name": "redis01",
-             "repo": "redis"
-          }
-         ]
-      }
-   ]
-}"#;
+    let json = include_str!("../fixtures/copili/readme.json");
     std::fs::write(dir.path().join("pipeline.json"), json).unwrap();
     let (out, events) = run_json(dir.path(), "pipeline.json");
     out.assert_success();
@@ -207,6 +167,10 @@ async fn the_daemon_runs_the_service_containers_on_their_schedule() {
     std::fs::create_dir_all(&flows).unwrap();
     let scheduled = format!("{QUICK}service_schedule: '* * * * * *'\n");
     std::fs::write(flows.join("pipeline.yaml"), scheduled).unwrap();
+    // A pipeline in JSON is kept too; other JSON is left alone.
+    let json = include_str!("../fixtures/copili/readme.json");
+    std::fs::write(flows.join("readme.json"), json).unwrap();
+    std::fs::write(flows.join("notes.json"), r#"{"not": "a pipeline"}"#).unwrap();
     let daemon = daemon(root.path(), &["--workflows", flows.to_str().unwrap()], &[]).await;
     let listed = get(&agent(), &format!("{}/v1/workflows", daemon.url)).body;
     let names: Vec<&str> = listed
@@ -217,7 +181,11 @@ async fn the_daemon_runs_the_service_containers_on_their_schedule() {
         .collect();
     assert_eq!(
         names,
-        ["ExmaplePipeline", "ExmaplePipeline-services"],
+        [
+            "ExmaplePipeline",
+            "ExmaplePipeline-services",
+            "my-pipeline-name"
+        ],
         "{listed:#}"
     );
     let started = post(

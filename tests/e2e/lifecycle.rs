@@ -42,12 +42,7 @@ pub(crate) fn testkit_view(daemon: &Daemon) -> Value {
 /// Calls `testkit/sleep` `count` times from one thread, each with its own `i`, and
 /// tries again whatever says "not now" (503 paused or stopped, 429 queue full), as a
 /// client is told to; returns how many were answered with their own input.
-pub(crate) fn steady_caller(
-    url: String,
-    first: usize,
-    count: usize,
-    refused: Arc<AtomicUsize>,
-) -> usize {
+fn steady_caller(url: String, first: usize, count: usize, refused: Arc<AtomicUsize>) -> usize {
     let http = agent();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut answered = 0;
@@ -75,6 +70,19 @@ pub(crate) fn steady_caller(
     answered
 }
 
+/// Four [`steady_caller`]s of 150 requests each, in threads of their own; how many
+/// times they were told "not now", counted as they go.
+pub(crate) fn steady_callers(url: &str) -> (Vec<std::thread::JoinHandle<usize>>, Arc<AtomicUsize>) {
+    let refused = Arc::new(AtomicUsize::new(0));
+    let callers = (0..4)
+        .map(|n| {
+            let (url, refused) = (url.to_string(), refused.clone());
+            std::thread::spawn(move || steady_caller(url, n * 1000, 150, refused))
+        })
+        .collect();
+    (callers, refused)
+}
+
 /// `copper-wasm call testkit/echo` over the daemon's embedded broker, as a runner
 /// would, in a thread of its own.
 fn bus_call(dir: &Path, daemon: &Daemon, input: &str) -> std::thread::JoinHandle<Output> {
@@ -100,13 +108,7 @@ async fn pause_stop_start_and_reload_under_load_lose_no_request() {
     testkit_marked(&kit, "+build.0000");
     let kit_arg = kit.to_str().unwrap();
     let daemon = daemon(root.path(), &["--component", kit_arg], &[]).await;
-    let refused = Arc::new(AtomicUsize::new(0));
-    let callers: Vec<_> = (0..4)
-        .map(|n| {
-            let (url, refused) = (daemon.url.clone(), refused.clone());
-            std::thread::spawn(move || steady_caller(url, n * 1000, 150, refused))
-        })
-        .collect();
+    let (callers, refused) = steady_callers(&daemon.url);
     std::thread::sleep(Duration::from_millis(150));
 
     // Paused: calls are told to come back; a request on the bus waits at the broker.

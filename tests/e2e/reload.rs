@@ -5,11 +5,9 @@
 //! SIGHUP.
 
 use crate::api::{Daemon, agent, daemon, daemon_without_testkit, get, post};
-use crate::lifecycle::{steady_caller, testkit_marked, testkit_view};
+use crate::lifecycle::{steady_callers, testkit_marked, testkit_view};
 use crate::support::*;
 use serde_json::Value;
-use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 /// Waits (at most 30 s) until `check` holds of what `GET path` answers; returns it.
@@ -47,13 +45,7 @@ async fn a_component_file_replaced_under_load_is_swapped_and_a_broken_one_is_ref
     let kit = root.path().join("kit.wasm");
     testkit_marked(&kit, "+build.0000");
     let daemon = daemon(root.path(), &["--component", kit.to_str().unwrap()], &[]).await;
-    let refused = Arc::new(AtomicUsize::new(0));
-    let callers: Vec<_> = (0..4)
-        .map(|n| {
-            let (url, refused) = (daemon.url.clone(), refused.clone());
-            std::thread::spawn(move || steady_caller(url, n * 1000, 150, refused))
-        })
-        .collect();
+    let (callers, _) = steady_callers(&daemon.url);
     std::thread::sleep(Duration::from_millis(150));
 
     // A new version written over the file: compiled aside, swapped in.

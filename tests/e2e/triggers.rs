@@ -356,5 +356,9 @@ async fn a_run_that_reads_the_files_it_watches_does_not_start_itself_again() {
     assert_eq!(std::fs::read_to_string(fetched).unwrap(), "# changed");
     // Its reading opened the files it watches: that is no change.
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(runs_of(&daemon, "reader").len(), 1, "the run started itself again");
+    assert_eq!(
+        runs_of(&daemon, "reader").len(),
+        1,
+        "the run started itself again"
+    );
 }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 /// One reload, done or refused.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReloadView {
+    /// Its place among the daemon's reloads, from 1.
+    pub seq: u64,
     /// When, in RFC 3339.
     pub at: String,
     /// What was read again: `workflows`, `services file`, `service <name>`, `triggers`.
@@ -32,6 +34,7 @@ pub struct ReloadView {
 )]
 pub(super) async fn list(State(api): State<Arc<Api>>) -> Json<Vec<ReloadView>> {
     let reloads = api.host.reloads().into_iter().map(|r| ReloadView {
+        seq: r.seq,
         at: r.at,
         what: r.what,
         ok: r.ok,

@@ -2,28 +2,8 @@
 
 use super::*;
 
-/// The quick example of copili's README, as it is.
-const QUICK: &str = "\
-ExmaplePipeline:
-    - name: dataloader_02
-      image_repo: stakater/exit-container
-      dependencies: 
-        - dataloader_01
-      env_vars: 
-        EXIT_CODE: 0
-    - name: dataloader_01
-      image_repo: stakater/exit-container
-    - name: dataloader_03
-      image_repo: stakater/exit-container
-      dependencies: 
-        - dataloader_02
-        - dataloader_01
-    - name: servicecontainer01
-      image_repo: hello-world
-      is_service_container: true
-      dependencies: 
-        - dataloader_02
-";
+/// The quick example of copili's README, as it is (tests/fixtures/copili).
+const QUICK: &str = include_str!("../../../tests/fixtures/copili/quick.yaml");
 
 fn read(text: &str) -> Result<Pipeline, WorkflowError> {
     parse(
@@ -107,27 +87,7 @@ fn the_quick_example_is_a_workflow_of_its_static_containers_and_a_scheduled_one(
 
 #[test]
 fn the_json_examples_with_repo_dependency_and_a_sidecar_read_too() {
-    let json = r#"{
-   "my-pipeline-name":[
-      {
-         "name":"my-first-container",
-         "repo":"hello-world"
-      },
-      {
-         "name":"my-second-container",
-         "repo":"chentex/random-logger",
-         "dependency":[
-            "my-first-container"
-         ],
-         "sidecars":[
-          {
-             "name": "redis01",
-             "repo": "redis"
-          }
-         ]
-      }
-   ]
-}"#;
+    let json = include_str!("../../../tests/fixtures/copili/readme.json");
     assert!(is_pipeline(json));
     let pipeline = read(json).unwrap();
     assert!(pipeline.services_workflow.is_none());

@@ -1,5 +1,5 @@
 //! The workflows a daemon keeps (`serve --workflows DIR`): every `*.yaml` and
-//! `*.yml` of the folder, read and checked when the host starts, each known by its
+//! `*.yml` of the folder (and each copili pipeline in `*.json`), read and checked when the host starts, each known by its
 //! name, to be run by name (and, by their `on:`, to start by themselves). A copili
 //! pipeline file gives its workflows (the static containers, and the scheduled
 //! service containers) and a container service per description.
@@ -64,14 +64,21 @@ pub fn read_folder(dir: &Path) -> Result<Kept, KeptError> {
         .map_err(failed(dir))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| {
-            path.is_file() && path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            let kept = ["yaml", "yml", "json"];
+            path.is_file()
+                && path
+                    .extension()
+                    .is_some_and(|e| kept.iter().any(|k| e == *k))
         })
         .collect();
     files.sort();
     let mut kept = Kept::default();
     for path in files {
         let text = std::fs::read_to_string(&path).map_err(failed(&path))?;
+        let json = path.extension().is_some_and(|e| e == "json");
         let read = match crate::copili::is_pipeline(&text) {
+            // A JSON file is kept when it is a copili pipeline, and skipped otherwise.
+            false if json => continue,
             false => vec![(Workflow::parse(&text, &path)?, text)],
             true => {
                 let pipeline = crate::copili::load(&path)?;

@@ -294,6 +294,12 @@ impl Host {
                 trigger: Some(trigger),
                 ..RunOptions::default()
             };
+            // As kept when it starts: a run queued before a reload takes the new version.
+            let kept = host
+                .workflows()
+                .get(&kept.workflow.name)
+                .cloned()
+                .unwrap_or(kept);
             host.launch(kept.workflow, Begin::New(kept.text), options, true)
                 .await
         };

@@ -18,6 +18,8 @@ const REMEMBERED: usize = 64;
 /// One reload, done or refused.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Reload {
+    /// Its place among the host's reloads, from 1.
+    pub seq: u64,
     /// When, in RFC 3339.
     pub at: String,
     /// What was read again: `workflows`, or `service <name>`.
@@ -66,6 +68,12 @@ impl Host {
             .collect()
     }
 
+    /// The reloads after the one numbered `seq` (those still remembered).
+    pub fn reloads_after(&self, seq: u64) -> Vec<Reload> {
+        let reloads = self.reloads.lock().expect("not poisoned");
+        reloads.iter().filter(|r| r.seq > seq).cloned().collect()
+    }
+
     /// Reads the workflows folder again; the new set replaces the old only when
     /// every file checks. Says what changed.
     pub fn reload_workflows(&self) -> Result<String, kept::KeptError> {
@@ -75,16 +83,22 @@ impl Host {
         let read = kept::read_folder(folder);
         let new = match read {
             Ok(new) => {
-                let known = |name: &str| self.services.iter().any(|s| s.name == name);
+                // A pipeline's containers are services: served as they were at start.
+                let served = |spec: &ServiceSpec| {
+                    self.services.iter().any(|s| {
+                        s.name == spec.name
+                            && format!("{:?}", s.backend) == format!("{:?}", spec.backend)
+                    })
+                };
                 let missing: Vec<&str> = new
                     .services
                     .iter()
+                    .filter(|spec| !served(spec))
                     .map(|s| s.name.as_str())
-                    .filter(|name| !known(name))
                     .collect();
                 if !missing.is_empty() {
                     let detail = format!(
-                        "the containers of a copili pipeline are served from the next start: {}",
+                        "the containers of a copili pipeline, new or changed, are served as they are from the next start: {}",
                         missing.join(", ")
                     );
                     self.note_reload("workflows", false, detail);
@@ -226,6 +240,11 @@ impl Host {
                         let mut origins = self.origins.write().expect("not poisoned");
                         origins.insert(name.to_string(), previous);
                     }
+                    // Not taken in: the next reading tries it again.
+                    let mut taken = self.services_taken.lock().expect("not poisoned");
+                    if let Some(spec) = taken.iter_mut().find(|s| s.name == *name) {
+                        *spec = (*before).clone();
+                    }
                 }
             }
         }
@@ -250,7 +269,9 @@ impl Host {
 
     /// Remembers a reload, done (`ok`) or refused, with what it did or why not.
     pub fn note_reload(&self, what: &str, ok: bool, detail: String) {
+        let mut reloads = self.reloads.lock().expect("not poisoned");
         let reload = Reload {
+            seq: reloads.back().map_or(1, |r| r.seq + 1),
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             what: what.to_string(),
             ok,
@@ -259,7 +280,6 @@ impl Host {
         if !ok {
             tracing::error!(what = %reload.what, "reload refused: {}", reload.detail);
         }
-        let mut reloads = self.reloads.lock().expect("not poisoned");
         if reloads.len() == REMEMBERED {
             reloads.pop_front();
         }

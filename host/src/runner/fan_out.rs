@@ -11,6 +11,9 @@ use crate::workflow::{Step, for_each};
 use futures_util::StreamExt;
 use std::time::Instant;
 
+/// How one item's tries ended, and how many it took.
+type Tried = (Result<Object, String>, u32);
+
 /// One item's request.
 pub(super) struct Item {
     /// The step's fields with the item put in.
@@ -38,14 +41,14 @@ pub(super) async fn fan_out(
     let bound = step.for_each.as_ref().map_or(1, |f| f.max_parallel);
     let _ = notes.send((index, Note::Started(1)));
     let (pending, notes) = (&pending, &notes);
-    let ended: Vec<(Result<Object, String>, u32)> = futures_util::stream::iter(items)
+    let mut ended: Vec<(usize, Tried)> = futures_util::stream::iter(items)
         .enumerate()
         .map(|(at, item)| async move {
             let name = format!("item {} of {count} ({})", at + 1, item.label);
             let kept = item.key.as_deref().zip(cache);
             if let Some(outputs) = kept.and_then(|(key, cache)| cache.lookup(key)) {
                 let _ = notes.send((index, Note::Progress(format!("{name}: reused"))));
-                return (Ok(outputs), 0);
+                return (at, (Ok(outputs), 0));
             }
             let input = &item.input;
             let (result, attempts) =
@@ -60,11 +63,14 @@ pub(super) async fn fan_out(
                 Err(error) => format!("{name}: failed: {error}"),
             };
             let _ = notes.send((index, Note::Progress(said)));
-            (result, attempts)
+            (at, (result, attempts))
         })
-        .buffered(bound.max(1))
+        // Unordered: a slow item holds no room the others could use.
+        .buffer_unordered(bound.max(1))
         .collect()
         .await;
+    ended.sort_by_key(|(at, _)| *at);
+    let ended: Vec<Tried> = ended.into_iter().map(|(_, e)| e).collect();
     let attempts = ended.iter().map(|(_, a)| *a).max().unwrap_or(1).max(1);
     let failed: Vec<(usize, &String)> = ended
         .iter()

@@ -317,15 +317,20 @@ impl Dispatch {
     /// the lane's bounds: a full lane refuses it at once (`busy`). It runs to its
     /// end even when the caller stops waiting, so nothing taken is lost.
     pub async fn call(self: &Arc<Self>, topic: &str, request: Object) -> Result<Object, Failure> {
+        let refused = |failure: Failure| {
+            let outcome = Err(failure);
+            crate::telemetry::request_ended(&self.lane_name(), topic, &outcome, Duration::ZERO);
+            outcome
+        };
         match self.lane.state() {
             ServiceState::Up => {}
             state => {
                 let why = format!("service `{}` is {state}", self.lane_name());
-                return Err(Failure::new(FailureKind::Unavailable, why));
+                return refused(Failure::new(FailureKind::Unavailable, why));
             }
         }
         if !self.lane.admit() {
-            return Err(self.busy());
+            return refused(self.busy());
         }
         *self.lane.last_arrival.lock().expect("lane lock") = Instant::now();
         let (answer, answered) = tokio::sync::oneshot::channel();
