@@ -6,13 +6,17 @@
 //! `cargo bench -p copper-wasm --bench hosts` (`BENCH_BURST`, 600 by default, of
 //! `testkit/sleep` of `BENCH_MS`, 50 by default; `BENCH_CALLS`, 300, calls of 20 ms).
 
+mod support;
+
+use support::{Running, free_port};
+
 use copper_wasm::bus::{BrokerAddress, Bus};
 use copper_wasm::protocol::Object;
 use copper_wasm::runner::{self, Pending};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -23,28 +27,11 @@ fn number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-}
-
 fn wait_port(port: u16) {
     let until = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < until, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A child killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -6,34 +6,20 @@
 //! `cargo bench -p copper-wasm --bench http` (wrk from Debian's packages;
 //! `BENCH_SECONDS` per wrk run, 5 by default).
 
+mod support;
+
+use support::{Running, free_port};
+
 use copper_wasm::access::{Credentials, Grant};
 use copper_wasm::bus::{BrokerAddress, Bus};
 use copper_wasm::protocol::{Object, Status};
 use copper_wasm::runner;
 use serde_json::json;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// What one wrk run measured.
 struct Load {

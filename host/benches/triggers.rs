@@ -10,31 +10,16 @@
 //!
 //! `cargo bench -p copper-wasm --bench triggers`
 
+mod support;
+
+use support::{Running, free_port};
+
 use copper_wasm::access::{Credentials, Grant};
 use copper_wasm::bus::{BrokerAddress, Bus};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A daemon started for a measurement.
 struct Daemon {
