@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::{Running, free_port};
+use support::{Running, free_port, rss_mb};
 
 use copper_wasm::access::{Credentials, Grant};
 use copper_wasm::bus::{BrokerAddress, Bus};
@@ -92,18 +92,6 @@ async fn bare_server() -> SocketAddr {
     );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     addr
-}
-
-/// The daemon's resident memory, in MB.
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb / 1024.0
 }
 
 /// `count` sequential calls over MQTT through the runner's request, and

@@ -12,7 +12,7 @@
 
 mod support;
 
-use support::{Running, free_port};
+use support::{Running, free_port, rss_mb};
 
 use copper_wasm::access::{Credentials, Grant};
 use copper_wasm::bus::{BrokerAddress, Bus};
@@ -225,15 +225,8 @@ fn usage(pid: u32) -> (Duration, f64) {
         .split_whitespace()
         .collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
     // Linux counts in USER_HZ, 100 a second on every platform it runs on here.
-    (Duration::from_millis(ticks * 10), kb / 1024.0)
+    (Duration::from_millis(ticks * 10), rss_mb(pid))
 }
 
 /// The daemon idle for `seconds` with 100 scheduled workflows, beside none.

@@ -58,6 +58,9 @@ pub struct Pipeline {
     pub services: Vec<ServiceSpec>,
 }
 
+/// A field of a description as written, with its line (none: not given).
+type Field = Option<(Value, u64)>;
+
 /// One container description as written, with the line of each field.
 type Description = Spanned<BTreeMap<String, Spanned<Value>>>;
 
@@ -297,14 +300,12 @@ impl Reader<'_> {
                 }
             }
         };
-        let repo = match (take("image_repo"), take("repo")) {
-            (Some(_), Some((_, l))) => {
-                return Err(self.error(l, at("repo"), "give `image_repo` or `repo`, not both"));
-            }
-            (Some(v), None) => text(Some(v), "image_repo")?,
-            (None, Some(v)) => text(Some(v), "repo")?,
-            (None, None) => None,
-        };
+        let (field, value) = self.either(
+            &at,
+            ("image_repo", take("image_repo")),
+            ("repo", take("repo")),
+        )?;
+        let repo = text(value, field)?;
         let Some((repo, _)) = repo else {
             return Err(self.error(
                 line,
@@ -372,28 +373,18 @@ impl Reader<'_> {
                     )),
                 }
             };
-        let dependencies = match (take("dependencies"), take("dependency")) {
-            (Some(_), Some((_, l))) => {
-                return Err(self.error(
-                    l,
-                    at("dependency"),
-                    "give `dependencies` or `dependency`, not both",
-                ));
-            }
-            (Some(v), None) => words(Some(v), "dependencies")?,
-            (None, v) => words(v, "dependency")?,
-        };
-        let exclude_in_env = match (take("exlude_in_env"), take("exclude_in_env")) {
-            (Some(_), Some((_, l))) => {
-                return Err(self.error(
-                    l,
-                    at("exclude_in_env"),
-                    "give `exlude_in_env` or `exclude_in_env`, not both",
-                ));
-            }
-            (Some(v), None) => words(Some(v), "exlude_in_env")?,
-            (None, v) => words(v, "exclude_in_env")?,
-        };
+        let (field, value) = self.either(
+            &at,
+            ("dependencies", take("dependencies")),
+            ("dependency", take("dependency")),
+        )?;
+        let dependencies = words(value, field)?;
+        let (field, value) = self.either(
+            &at,
+            ("exlude_in_env", take("exlude_in_env")),
+            ("exclude_in_env", take("exclude_in_env")),
+        )?;
+        let exclude_in_env = words(value, field)?;
         let env = self.env_vars(take("env_vars"), &at("env_vars"))?;
         let volumes = self.volumes(take("volumes"), &at("volumes"))?;
         let command = self.command(take("command"), &at("command"))?;
@@ -479,6 +470,23 @@ impl Reader<'_> {
                 self.error(line, at.into(), format!("variable `{name}` is not set"))
             }),
             None => Ok(text),
+        }
+    }
+
+    /// A field copili knows by two names (its own and an alias): the one given,
+    /// with its name; both given is an error at the second.
+    fn either(
+        &self,
+        at: &dyn Fn(&str) -> String,
+        first: (&'static str, Field),
+        second: (&'static str, Field),
+    ) -> Result<(&'static str, Field), WorkflowError> {
+        match (first, second) {
+            ((one, Some(_)), (other, Some((_, l)))) => {
+                Err(self.error(l, at(other), format!("give `{one}` or `{other}`, not both")))
+            }
+            ((_, None), (other, Some(v))) => Ok((other, Some(v))),
+            ((one, v), _) => Ok((one, v)),
         }
     }
 

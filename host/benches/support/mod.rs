@@ -1,5 +1,7 @@
 //! What the benches that start processes share: a child killed when dropped,
-//! and a free loopback port.
+//! a free loopback port, a process's memory.
+// Each bench uses what it needs of these.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::process::Child;
@@ -20,4 +22,16 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .unwrap()
         .port()
+}
+
+/// The resident memory of process `pid`, in MB.
+pub fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb / 1024.0
 }
