@@ -26,11 +26,13 @@ missing=()   # lines that install what is still missing, for the user to type
 # pkg-config; busybox-static and mosquitto-clients make the Docker tests' image (no
 # registry here); openssl makes the TLS broker's certificates; python3 runs
 # componentize-py; iproute2 (`ip`) makes the several-hosts tests' network namespaces;
-# nats-server is the clustered broker they also run on.
+# nats-server is the clustered broker they also run on; chromium and chromium-driver
+# (its WebDriver) load the console in a real headless browser.
 packages=()
 for tool in mosquitto:mosquitto git:git perl:perl make:make cc:gcc pkg-config:pkg-config \
             busybox:busybox-static mosquitto_pub:mosquitto-clients openssl:openssl \
-            python3:python3 ip:iproute2 nats-server:nats-server; do
+            python3:python3 ip:iproute2 nats-server:nats-server chromium:chromium \
+            chromedriver:chromium-driver; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || packages+=("${tool##*:}")
 done
 if [ ${#packages[@]} -gt 0 ]; then

@@ -2,33 +2,64 @@
 
 use crate::broker::EmbeddedBroker;
 use crate::bus::{BrokerAddress, Bus, BusError, ConnectOptions, Will};
+use crate::trace::Trace;
 use tokio_util::sync::CancellationToken;
 
-/// How the host's parts reach the broker: in-process links into the embedded
-/// broker while it has some, TCP otherwise.
+/// How the host's parts reach the broker, and where what they publish and
+/// subscribe to is traced.
 #[derive(Clone)]
-pub enum Connector {
+pub struct Connector {
+    broker: Broker,
+    trace: Trace,
+}
+
+/// The broker a host's clients reach.
+#[derive(Clone)]
+pub enum Broker {
     /// An external broker.
     Tcp(BrokerAddress),
-    /// The embedded broker.
+    /// The embedded broker: in-process links while it has some, TCP otherwise.
     Embedded(EmbeddedBroker),
 }
 
 impl Connector {
+    /// Clients of `broker`, their traffic recorded in `trace`.
+    pub fn new(broker: Broker, trace: Trace) -> Self {
+        Self { broker, trace }
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// The embedded broker, when it is the one.
+    pub fn embedded(&self) -> Option<&EmbeddedBroker> {
+        match &self.broker {
+            Broker::Embedded(broker) => Some(broker),
+            Broker::Tcp(_) => None,
+        }
+    }
+
+    /// The trace its clients record into.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
     /// The address clients outside the process use.
     pub fn address(&self) -> BrokerAddress {
-        match self {
-            Connector::Tcp(address) => address.clone(),
-            Connector::Embedded(broker) => broker.address(),
+        match &self.broker {
+            Broker::Tcp(address) => address.clone(),
+            Broker::Embedded(broker) => broker.address(),
         }
     }
 
     /// The address a client granted `grant` uses: an external broker's as given,
     /// the embedded broker's with the login of a user granted that.
     pub fn address_for(&self, grant: &crate::access::Grant) -> BrokerAddress {
-        match self {
-            Connector::Tcp(address) => address.clone(),
-            Connector::Embedded(broker) => broker.address_for(grant),
+        match &self.broker {
+            Broker::Tcp(address) => address.clone(),
+            Broker::Embedded(broker) => broker.address_for(grant),
         }
     }
 
@@ -52,11 +83,16 @@ impl Connector {
         shutdown: CancellationToken,
     ) -> Result<Bus, BusError> {
         let address = self.address();
-        if let Connector::Embedded(broker) = self
-            && let Some(link) = broker.take_link()
-        {
-            return Ok(Bus::connect_link(&address, link, shutdown));
-        }
-        Bus::connect_with(&address, options, shutdown).await
+        let client_id = options.client_id.clone();
+        let bus = match &self.broker {
+            Broker::Embedded(broker) => match broker.take_link() {
+                Some(link) => Bus::connect_link(&address, link, shutdown),
+                // Over TCP the embedded broker's relay traces it.
+                None => return Bus::connect_with(&address, options, shutdown).await,
+            },
+            Broker::Tcp(_) => Bus::connect_with(&address, options, shutdown).await?,
+        };
+        bus.trace_as(self.trace.clone(), &client_id);
+        Ok(bus)
     }
 }

@@ -26,7 +26,10 @@
 //!   [`environment`]: `${VAR}` from the environment and `.env`;
 //!   [`timeout`]: durations as the files and messages write them (`30s`, `5m`, seconds);
 //!   [`file_watch`]: folders watched for changes to their files (not reads);
-//!   [`telemetry`]: what the host measures (requests, latencies, runs, triggers).
+//!   [`telemetry`]: what the host measures (requests, latencies, runs, triggers);
+//!   [`trace`]: who publishes and subscribes to what on the broker;
+//!   [`graph`]: the system's graph drawn from that trace, and a workflow's steps,
+//!   as DOT, mermaid or SVG.
 //! - [`capability`]: what the host grants components (log/progress/resources, git, workspace);
 //!   [`sandbox`]: the folders a request sees.
 //! - [`builtin`]: the components built into the binary; [`host`]: everything wired together;
@@ -35,7 +38,8 @@
 //!   their lifecycle, the workers); [`control`]: the services' lifecycle over MQTT;
 //!   [`triggers`]: workflows that start themselves (schedules, messages, other runs);
 //!   [`hot_reload`]: the daemon's files (workflows, services, components) read again
-//!   when they change, or on SIGHUP.
+//!   when they change, or on SIGHUP; [`console`]: the web pages the daemon serves
+//!   (services, runs and their graphs, the system graph).
 //!
 //! The `copper-wasm` command is built on this public API alone (it lives in the binary
 //! crate, `host/src/main.rs` and `host/src/cli/`), so whatever it does an embedder can do.
@@ -79,12 +83,14 @@ pub mod capability;
 pub mod component;
 pub mod component_url;
 pub mod connector;
+pub mod console;
 pub mod control;
 pub mod copili;
 pub mod docker;
 pub mod environment;
 pub mod error_chain;
 pub mod file_watch;
+pub mod graph;
 pub mod host;
 pub mod hot_reload;
 pub mod job;
@@ -100,6 +106,7 @@ pub mod service;
 pub mod services_file;
 pub mod telemetry;
 pub mod timeout;
+pub mod trace;
 pub mod triggers;
 pub mod wit;
 pub mod workflow;

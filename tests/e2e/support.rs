@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+pub mod browser;
 mod copper_yaml;
 mod nats;
 mod network;
@@ -414,6 +415,19 @@ impl Mosquitto {
     /// Starts it with a config of its own in `dir`.
     pub fn start(dir: &Path) -> Self {
         Self::start_on(dir, free_port())
+    }
+
+    /// Starts it logging everything (`log_type all`) to `dir/mosquitto.log`:
+    /// copper's way to trace who publishes and subscribes to what.
+    pub fn start_logging(dir: &Path) -> (Self, PathBuf) {
+        // Started as root, mosquitto runs as its own user: the folder must let it write.
+        let logs = dir.join("mosquitto-logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let log = logs.join("mosquitto.log");
+        let listener = format!("log_type all\nlog_dest file {}\n", log.display());
+        (Self::start_with(dir, free_port(), &listener), log)
     }
 
     /// Starts it on `port`.

@@ -11,10 +11,13 @@
 //! - `lifecycle.rs`: a service started, stopped, paused, resumed or reloaded;
 //!   `reloads.rs`: what the daemon read again while serving, and what it refused.
 //! - `metrics.rs`: `/metrics` in Prometheus' text format.
+//! - `graph.rs`: the pub/sub trace, the system graph drawn from it, a run's
+//!   graph of steps (JSON, DOT, mermaid, SVG).
 //! - `workers.rs`: the requests running and waiting now, and stopping one.
 //! - `workflows.rs`: the workflows the daemon keeps, run by name.
 //! - `elsewhere.rs`: the services up on the broker, kept current.
 //! - `problem.rs`: errors as problem documents (RFC 9457).
+//! - the console's pages (`/console/`, [`crate::console`]) are merged in.
 //! - here: the router, the bearer token, health and readiness, `/openapi.json`
 //!   (OpenAPI 3.1, generated from the handlers by utoipa), and serving until told
 //!   to stop.
@@ -23,6 +26,7 @@
 
 mod actions;
 mod elsewhere;
+mod graph;
 mod lifecycle;
 mod metrics;
 mod problem;
@@ -163,6 +167,7 @@ pub struct Serving {
         (name = "services", description = "What the daemon and the hosts on its broker serve, and their lifecycle"),
         (name = "workers", description = "The requests running and waiting on the daemon"),
         (name = "workflows", description = "The workflows the daemon keeps (serve --workflows DIR)"),
+        (name = "console", description = "What the console draws: the pub/sub trace and the system graph"),
         (name = "daemon", description = "Health and readiness, for supervisors"),
     )
 )]
@@ -177,6 +182,7 @@ fn v1() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(runs::events))
         .routes(routes!(runs::cancel))
         .routes(routes!(runs::resume))
+        .routes(routes!(runs::again))
         .routes(routes!(runs::step_log))
         .routes(routes!(services::list))
         .routes(routes!(services::show))
@@ -188,6 +194,9 @@ fn v1() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(workflows::run))
         .routes(routes!(reloads::list))
         .routes(routes!(metrics::render))
+        .routes(routes!(graph::trace))
+        .routes(routes!(graph::system))
+        .routes(routes!(graph::run))
 }
 
 /// The endpoints open without the API's token: health and readiness for
@@ -234,6 +243,7 @@ fn router(api: Arc<Api>, body_limit: usize) -> axum::Router {
                 }
             }),
         )
+        .merge(crate::console::router())
         .fallback(|| async { Problem::not_found("not-found", "no such endpoint") })
 }
 
@@ -387,6 +397,7 @@ mod tests {
             "/v1/runs/{id}/events",
             "/v1/runs/{id}/cancel",
             "/v1/runs/{id}/resume",
+            "/v1/runs/{id}/again",
             "/v1/runs/{id}/steps/{step}/log",
             "/v1/services",
             "/v1/services/{name}",
@@ -396,6 +407,9 @@ mod tests {
             "/v1/workflows",
             "/v1/workflows/{name}",
             "/v1/workflows/{name}/runs",
+            "/v1/trace",
+            "/v1/graph",
+            "/v1/runs/{id}/graph",
             "/hooks/{name}",
             "/healthz",
             "/readyz",

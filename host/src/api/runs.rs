@@ -3,7 +3,8 @@
 //! `GET /v1/runs/{id}/events` streams its events (Server-Sent Events): the history
 //! first, then each event as it happens, until the run ends. `POST
 //! /v1/runs/{id}/cancel` stops one (the steps under way are stopped where they
-//! run), `POST /v1/runs/{id}/resume` goes on with one, and `GET
+//! run), `POST /v1/runs/{id}/resume` goes on with one, `POST
+//! /v1/runs/{id}/again` runs its workflow anew, and `GET
 //! /v1/runs/{id}/steps/{step}/log` reads what a step reported.
 
 use super::Api;
@@ -353,6 +354,45 @@ pub(super) async fn resume(
     };
     let cache = how.no_cache != Some(true);
     begin_run(api, workflow, Begin::Resume(state), options, cache).await
+}
+
+/// Starts a new run of the workflow a recorded run ran (its `workflow.yaml`),
+/// every step from the start (unchanged steps still come from the step cache).
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/again",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run's id"), Start),
+    responses(
+        (status = 201, description = "A new run started", body = Started,
+            headers(("Location" = String, description = "The new run's URL"))),
+        (status = 401, description = "No or a wrong bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Its workflow no longer checks", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The broker cannot be reached, or the run cannot be recorded", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(super) async fn again(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    Query(how): Query<Start>,
+) -> Response {
+    let cache = api.host.cache();
+    let Ok(state) = record::state(cache, &id) else {
+        return no_run(&id).into_response();
+    };
+    let file = record::runs_dir(cache).join(&id).join("workflow.yaml");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return Problem::unavailable(format!("cannot read {}", file.display())).into_response();
+    };
+    let mut workflow = match Workflow::parse(&text, &state.source) {
+        Ok(workflow) => workflow,
+        Err(error) => {
+            return Problem::invalid("invalid-workflow", error.to_string()).into_response();
+        }
+    };
+    workflow.name = state.workflow;
+    start_kept(api, workflow, text, how).await
 }
 
 /// What a step reported while it ran (its progress, one line each, timed), as its

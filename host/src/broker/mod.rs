@@ -60,11 +60,13 @@ pub struct EmbeddedBroker {
 
 impl EmbeddedBroker {
     /// Starts a broker on `addr` (port 0 picks a free port) that lets in the users
-    /// of `credentials`, with `links` in-process links for the host's own clients.
+    /// of `credentials`, with `links` in-process links for the host's own clients;
+    /// what TCP clients publish and subscribe to is recorded in `trace`.
     pub fn start(
         addr: SocketAddr,
         links: usize,
         credentials: Credentials,
+        trace: crate::trace::Trace,
     ) -> Result<Self, BrokerError> {
         if !addr.ip().is_loopback() {
             if !credentials.anonymous().is_empty() {
@@ -130,6 +132,7 @@ impl EmbeddedBroker {
             inner,
             credentials: credentials.clone(),
             relay_login,
+            trace,
         };
         std::thread::Builder::new()
             .name("mqtt-relay".into())

@@ -38,6 +38,8 @@ pub(super) struct Door {
     pub credentials: Arc<RwLock<Credentials>>,
     /// The login rumqttd takes, the relay's alone.
     pub relay_login: Login,
+    /// Where what clients publish and subscribe to is recorded.
+    pub trace: crate::trace::Trace,
 }
 
 /// Accepts clients on `listener` for ever.
@@ -111,6 +113,7 @@ async fn connect(client: TcpStream, peer: SocketAddr, door: Door) -> std::io::Re
             &mut buffer,
             &mut upstream_write,
             &admitted,
+            &door.trace,
         )
         .await;
         let _ = upstream_write.shutdown().await;
@@ -196,9 +199,14 @@ async fn guard(
     buffer: &mut BytesMut,
     upstream: &mut tokio::net::tcp::OwnedWriteHalf,
     admitted: &Admitted,
+    trace: &crate::trace::Trace,
 ) -> std::io::Result<()> {
     while let Some((kind, raw)) = next_packet(client, buffer, MAX_PACKET).await? {
-        if let Some(refused) = refusal(kind, &raw, &admitted.grants) {
+        let seen = Seen {
+            trace,
+            client: &admitted.client_id,
+        };
+        if let Some(refused) = refusal(kind, &raw, &admitted.grants, seen) {
             tracing::warn!(
                 user = %admitted.user,
                 client_id = %admitted.client_id,
@@ -219,29 +227,48 @@ const CONNECT: u8 = 1;
 const PUBLISH: u8 = 3;
 const SUBSCRIBE: u8 = 8;
 
+/// Where a packet let through is traced, and as whom.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    trace: &'a crate::trace::Trace,
+    client: &'a str,
+}
+
 /// What in a packet `grants` do not allow (`publish <topic>`, `subscribe <filter>`),
-/// or `None` when it may pass.
-fn refusal(kind: u8, raw: &Bytes, grants: &[Grant]) -> Option<String> {
+/// or `None` when it may pass (and then it is traced).
+fn refusal(kind: u8, raw: &Bytes, grants: &[Grant], seen: Seen<'_>) -> Option<String> {
     match kind {
         PUBLISH => match parse(raw) {
             Ok(Packet::Publish(publish, _)) => {
                 let topic = String::from_utf8_lossy(&publish.topic);
-                match publish.retain {
+                let refused = match publish.retain {
                     true => (!access::may_retain(grants, &topic))
                         .then(|| format!("publish {topic} (retained)")),
                     false => {
                         (!access::may_publish(grants, &topic)).then(|| format!("publish {topic}"))
                     }
+                };
+                if refused.is_none() {
+                    seen.trace.published(seen.client, &topic, &publish.payload);
                 }
+                refused
             }
             _ => Some("a malformed publish".into()),
         },
         SUBSCRIBE => match parse(raw) {
-            Ok(Packet::Subscribe(subscribe, _)) => subscribe
-                .filters
-                .iter()
-                .find(|filter| !access::may_subscribe(grants, &filter.path))
-                .map(|filter| format!("subscribe {}", filter.path)),
+            Ok(Packet::Subscribe(subscribe, _)) => {
+                let refused = subscribe
+                    .filters
+                    .iter()
+                    .find(|filter| !access::may_subscribe(grants, &filter.path))
+                    .map(|filter| format!("subscribe {}", filter.path));
+                if refused.is_none() {
+                    for filter in &subscribe.filters {
+                        seen.trace.subscribed(seen.client, &filter.path);
+                    }
+                }
+                refused
+            }
             _ => Some("a malformed subscribe".into()),
         },
         CONNECT => Some("a second connect".into()),

@@ -52,6 +52,8 @@ struct Shared {
     persistent: bool,
     /// See [`PARKED_CAPACITY`].
     parked: std::sync::Mutex<std::collections::VecDeque<(String, Bytes, u16)>>,
+    /// Where what it publishes and subscribes to is recorded, under which client id.
+    traced: std::sync::OnceLock<(crate::trace::Trace, String)>,
     /// QoS 1 messages we published, and those the broker acknowledged (or that a
     /// lost session dropped): [`Bus::close`] waits until they meet.
     published: AtomicU64,
@@ -223,6 +225,7 @@ impl Bus {
             persistent,
             published: AtomicU64::new(0),
             settled: AtomicU64::new(0),
+            traced: std::sync::OnceLock::new(),
         });
         Bus { shared }
     }
@@ -273,6 +276,26 @@ impl Bus {
             }
         }
         self.shared.routes.lock().expect("routes lock").clear();
+    }
+
+    /// Records what this bus publishes and subscribes to in `trace`, as `client`
+    /// (set once: later calls change nothing).
+    pub fn trace_as(&self, trace: crate::trace::Trace, client: &str) {
+        if trace.is_on() {
+            let _ = self.shared.traced.set((trace, client.to_string()));
+        }
+    }
+
+    fn trace_publish(&self, topic: &str, payload: &[u8]) {
+        if let Some((trace, client)) = self.shared.traced.get() {
+            trace.published(client, topic, payload);
+        }
+    }
+
+    fn trace_subscribe(&self, filter: &str) {
+        if let Some((trace, client)) = self.shared.traced.get() {
+            trace.subscribed(client, filter);
+        }
     }
 
     /// The broker this bus is connected to.
@@ -583,6 +606,7 @@ impl Bus {
             }
         };
         if send {
+            self.trace_subscribe(filter);
             self.shared.client.subscribe(filter).await?;
         }
         Ok(Subscription {
@@ -637,6 +661,7 @@ impl Bus {
             .lock()
             .expect("subscribed lock")
             .insert(filter.to_string(), false);
+        self.trace_subscribe(filter);
         self.shared.client.subscribe(filter).await
     }
 
@@ -684,9 +709,11 @@ impl Bus {
         payload: impl Into<Vec<u8>>,
         retain: bool,
     ) -> Result<(), BusError> {
+        let payload = payload.into();
+        self.trace_publish(topic, &payload);
         self.shared
             .client
-            .publish(topic, QoS::AtLeastOnce, retain, payload.into())
+            .publish(topic, QoS::AtLeastOnce, retain, payload)
             .await?;
         // Counted once queued (a refused one would never be acknowledged).
         if self.shared.client.mqtt().is_some() {
@@ -703,9 +730,11 @@ impl Bus {
         topic: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), BusError> {
+        let payload = payload.into();
+        self.trace_publish(topic, &payload);
         self.shared
             .client
-            .publish(topic, QoS::AtMostOnce, false, payload.into())
+            .publish(topic, QoS::AtMostOnce, false, payload)
             .await?;
         Ok(())
     }

@@ -130,6 +130,15 @@ impl Daemon {
         }
     }
 
+    /// The text `GET path` answers, or the daemon's refusal.
+    pub async fn text(&self, path: &str) -> Result<String, CliError> {
+        let answer = self.send("GET", path, None).await?;
+        match answer.status {
+            200 => Ok(answer.body),
+            _ => Err(self.refused(&answer)),
+        }
+    }
+
     /// A refusal of the daemon as the command's error.
     fn refused(&self, answer: &Answer) -> CliError {
         let problem = answer.problem();

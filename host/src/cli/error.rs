@@ -213,6 +213,27 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// A file given cannot be read.
+    #[error("cannot read {}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A trace file starts as JSON but is not a trace.
+    #[error("{} is not a trace (as GET /v1/trace serves it)", path.display())]
+    TraceFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The graph cannot be drawn as SVG.
+    #[error(transparent)]
+    Svg(copper_wasm::graph::SvgError),
     /// JSON cannot be printed.
     #[error("cannot print JSON")]
     Json(#[source] serde_json::Error),
@@ -258,6 +279,9 @@ impl CliError {
                 copper_wasm::api::ApiError::NoToken(_) | copper_wasm::api::ApiError::EmptyToken,
             )
             | CliError::Exists(_)
+            | CliError::ReadFile { .. }
+            | CliError::TraceFile { .. }
+            | CliError::Svg(_)
             | CliError::NoTemplate(_) => 2,
             CliError::Request(error) => match error {
                 RequestError::NotAnAction(_) | RequestError::NotServed { .. } => 2,

@@ -6,6 +6,7 @@
 
 mod daemon;
 pub mod error;
+mod graph;
 mod plugin;
 mod run;
 mod scaffold;
@@ -124,6 +125,23 @@ enum Command {
         /// Have this running daemon call it (its HTTP API).
         #[arg(long, env = "COPPER_DAEMON", value_name = "URL")]
         daemon: Option<String>,
+    },
+    /// Draw the system graph (who asks whom, the resources, the triggers) of a
+    /// running daemon or of a recorded trace, or a workflow's steps.
+    Graph {
+        /// A recorded trace instead: a daemon's `GET /v1/trace` saved, or a
+        /// mosquitto log written with `log_type all`.
+        #[arg(long, value_name = "FILE", conflicts_with = "workflow")]
+        from: Option<PathBuf>,
+        /// A workflow's steps and needs instead.
+        #[arg(long, value_name = "FILE")]
+        workflow: Option<PathBuf>,
+        /// `dot` (Graphviz), `mermaid`, `svg` or `json`.
+        #[arg(long, default_value = "dot", value_parser = ["dot", "mermaid", "svg", "json"])]
+        format: String,
+        /// The daemon's HTTP API.
+        #[arg(long, env = "COPPER_DAEMON", value_name = "URL", default_value = daemon::DEFAULT_URL)]
+        daemon: String,
     },
     /// What runs on a daemon now, or stop one request (`workers kill ID`).
     Workers {
@@ -492,6 +510,19 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             daemon: url,
             json,
         } => daemon::workers(&daemon::Daemon::new(&url), id, json).await,
+        Command::Graph {
+            from,
+            workflow,
+            format,
+            daemon: url,
+        } => {
+            let source = match (from, workflow) {
+                (Some(file), _) => graph::Source::Trace(file),
+                (None, Some(file)) => graph::Source::Workflow(file),
+                (None, None) => graph::Source::Daemon(url),
+            };
+            graph::print(source, &format).await
+        }
         Command::Plugin(PluginCommand::New { name, lang }) => scaffold::new(&name, &lang),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file).await,
         Command::Plugin(PluginCommand::Run { file, call }) => {

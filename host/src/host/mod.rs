@@ -29,7 +29,7 @@ use crate::access::{AccessError, Credentials};
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::bus::{BrokerAddress, Bus, BusError, Will};
 use crate::component::{Limits, LoadError, Runtime, default_compiled_cache};
-use crate::connector::Connector;
+use crate::connector::{Broker, Connector};
 use crate::docker::{
     self, DockerError, Engine, lambda::LambdaService, long_running, sidecar::Sidecars,
 };
@@ -123,6 +123,8 @@ pub struct HostConfig {
     pub credentials: Option<PathBuf>,
     /// A folder of workflows to keep, each run by name (`serve --workflows DIR`).
     pub workflows: Option<PathBuf>,
+    /// Record who publishes and subscribes to what ([`crate::trace`]; on by default).
+    pub trace: bool,
 }
 
 impl Default for HostConfig {
@@ -143,6 +145,7 @@ impl Default for HostConfig {
             services: Vec::new(),
             credentials: None,
             workflows: None,
+            trace: true,
         }
     }
 }
@@ -487,14 +490,25 @@ impl Host {
         let registry = Arc::new(registry);
         let schemas = known_schemas(&registry, &config.services);
         let started = async {
-            let connector = match &config.broker {
+            let trace = if config.trace {
+                crate::trace::Trace::new()
+            } else {
+                crate::trace::Trace::off()
+            };
+            let broker = match &config.broker {
                 BrokerChoice::Embedded(addr) => {
                     let links = registry.services().count() + SPARE_LINKS;
                     let credentials = broker_credentials(&config)?;
-                    Connector::Embedded(EmbeddedBroker::start(*addr, links, credentials)?)
+                    Broker::Embedded(EmbeddedBroker::start(
+                        *addr,
+                        links,
+                        credentials,
+                        trace.clone(),
+                    )?)
                 }
-                BrokerChoice::External(address) => Connector::Tcp(address.clone()),
+                BrokerChoice::External(address) => Broker::Tcp(address.clone()),
             };
+            let connector = Connector::new(broker, trace);
             let serving = scheduler::serve(
                 registry.clone(),
                 &connector,
@@ -592,6 +606,12 @@ impl Host {
         }
         bus.close().await;
         Ok(())
+    }
+
+    /// What the host's clients (and, on the embedded broker, every client) published
+    /// and subscribed to so far.
+    pub fn trace(&self) -> crate::trace::Recorded {
+        self.connector.trace().recorded()
     }
 
     /// The broker clients connect to.

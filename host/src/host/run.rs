@@ -65,7 +65,23 @@ impl Host {
         workflow: &'w Workflow,
         options: &RunOptions,
     ) -> Result<Checked<'w>, RunError> {
-        let id = format!("copper-wasm-runner-{}", uuid::Uuid::new_v4().simple());
+        // The workflow's name in the id tells the trace whose requests these are.
+        let name: String = workflow
+            .name
+            .chars()
+            .map(
+                |c| match c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    true => c,
+                    false => '_',
+                },
+            )
+            .take(64)
+            .collect();
+        let id = format!(
+            "{}{name}-{}",
+            crate::graph::RUNNER_PREFIX,
+            uuid::Uuid::new_v4().simple()
+        );
         let (bus, connection) = self
             .connect_guarded(&id, Some(runner::runner_will()))
             .await?;

@@ -25,7 +25,7 @@ mod workers;
 
 use crate::bus::{Bus, BusError, ConnectOptions, Will};
 use crate::component::ComponentService;
-use crate::connector::Connector;
+use crate::connector::{Broker, Connector};
 use crate::docker::lambda::LambdaService;
 use crate::presence::{self, HostPresence, HostState, Hosts, ServedHere};
 use crate::protocol::{self, Object};
@@ -319,12 +319,12 @@ pub async fn serve(
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
     // Before anything takes this host's client ids: is the id free, which broker is
     // it? On a connection of a random id of its own.
-    let facts = match connector {
-        Connector::Embedded(_) => probe::Facts {
+    let facts = match connector.broker() {
+        Broker::Embedded(_) => probe::Facts {
             shared: true,
             ordered_acks: false,
         },
-        Connector::Tcp(_) => {
+        Broker::Tcp(_) => {
             let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
             let bus = connector
                 .connect(
@@ -436,7 +436,7 @@ pub async fn serve(
             lane,
         });
     }
-    if matches!(connector, Connector::Embedded(_)) {
+    if connector.embedded().is_some() {
         probe::describe_embedded(&presence_bus).await?;
     }
     if serves {
