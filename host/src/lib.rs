@@ -27,6 +27,7 @@
 //!   [`timeout`]: durations as the files and messages write them (`30s`, `5m`, seconds);
 //!   [`file_watch`]: folders watched for changes to their files (not reads);
 //!   [`telemetry`]: what the host measures (requests, latencies, runs, triggers);
+//!   [`otel`]: its spans sent to an OpenTelemetry collector when one is configured;
 //!   [`trace`]: who publishes and subscribes to what on the broker;
 //!   [`graph`]: the system's graph drawn from that trace, and a workflow's steps,
 //!   as DOT, mermaid or SVG.
@@ -94,6 +95,7 @@ pub mod graph;
 pub mod host;
 pub mod hot_reload;
 pub mod job;
+pub mod otel;
 pub mod presence;
 pub mod progress;
 pub mod protocol;

@@ -18,6 +18,7 @@ mod kept;
 mod library;
 mod lifecycle;
 mod metrics;
+mod otel;
 mod over_daemon;
 mod plugin;
 mod protocol;

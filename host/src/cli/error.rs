@@ -231,6 +231,9 @@ pub enum CliError {
         #[source]
         source: serde_json::Error,
     },
+    /// The OTEL_* variables ask for an export that cannot be made.
+    #[error(transparent)]
+    Otel(copper_wasm::otel::OtelError),
     /// The graph cannot be drawn as SVG.
     #[error(transparent)]
     Svg(copper_wasm::graph::SvgError),
@@ -282,6 +285,7 @@ impl CliError {
             | CliError::ReadFile { .. }
             | CliError::TraceFile { .. }
             | CliError::Svg(_)
+            | CliError::Otel(_)
             | CliError::NoTemplate(_) => 2,
             CliError::Request(error) => match error {
                 RequestError::NotAnAction(_) | RequestError::NotServed { .. } => 2,

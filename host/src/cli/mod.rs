@@ -362,7 +362,10 @@ impl HostArgs {
     }
 }
 
-fn init_logging(verbose: u8, serving: bool) {
+fn init_logging(verbose: u8, serving: bool) -> Result<Option<copper_wasm::otel::Otel>, CliError> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let default = match (verbose, serving) {
         // rumqttd reports every client that hangs up as an error: quiet unless asked.
         (0, false) => "warn,rumqttd=off",
@@ -371,21 +374,36 @@ fn init_logging(verbose: u8, serving: bool) {
     };
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let otel = copper_wasm::otel::Otel::from_env("copper-wasm").map_err(CliError::Otel)?;
+    // The spans go to the collector whatever the log shows.
+    let spans = otel.as_ref().map(|otel| {
+        otel.layer()
+            .with_filter(tracing_subscriber::EnvFilter::new("copper_wasm=info"))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .with(spans)
         .try_init();
+    Ok(otel)
 }
 
 /// Runs the command line; its error, if any, says the exit code ([`CliError::exit_code`]).
 pub fn main() -> Result<(), CliError> {
     let cli = Cli::parse();
-    init_logging(cli.verbose, matches!(cli.command, Command::Serve { .. }));
+    let otel = init_logging(cli.verbose, matches!(cli.command, Command::Serve { .. }))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(CliError::AsyncRuntime)?;
-    runtime.block_on(dispatch(cli.command))
+    let done = runtime.block_on(dispatch(cli.command));
+    if let Some(otel) = otel {
+        otel.shutdown();
+    }
+    done
 }
 
 /// True for `localhost` and loopback addresses.

@@ -115,6 +115,29 @@ pub async fn run(
     options: RunOptions,
     on_event: impl FnMut(&Stamped),
 ) -> Result<RunReport, BusError> {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        "run",
+        run = %options.run_id,
+        workflow = %workflow.name,
+        success = tracing::field::Empty
+    );
+    let report = run_all(workflow, bus, options, on_event)
+        .instrument(span.clone())
+        .await;
+    if let Ok(report) = &report {
+        span.record("success", report.success());
+    }
+    report
+}
+
+/// [`run`] within its span.
+async fn run_all(
+    workflow: &Workflow,
+    bus: &Bus,
+    options: RunOptions,
+    on_event: impl FnMut(&Stamped),
+) -> Result<RunReport, BusError> {
     let began = Instant::now();
     let secrets = secret_values(workflow, &options.env);
     let mut events = Emitter::new(bus, &options.run_id, secrets, on_event);

@@ -107,7 +107,19 @@ pub(super) async fn tries(
         if item.is_none() {
             let _ = notes.send((index, Note::Started(attempt)));
         }
-        match one_try(bus, step, input, schemas, pending, notes, item).await {
+        let span = tracing::info_span!(
+            "step",
+            step = %step.id,
+            action = %step.action,
+            attempt,
+            item = item.unwrap_or_default(),
+        );
+        let tried = tracing::Instrument::instrument(
+            one_try(bus, step, input, schemas, pending, notes, item),
+            span,
+        )
+        .await;
+        match tried {
             Err(Try::Failed(error)) if attempt < step.retry.attempts => {
                 let delay = step.retry.delay(attempt + 1);
                 attempt += 1;

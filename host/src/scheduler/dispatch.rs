@@ -390,7 +390,25 @@ impl Dispatch {
         stop: &CancellationToken,
     ) -> Result<Object, Failure> {
         let began = Instant::now();
-        let outcome = self.execute_once(topic, request, arrived, stop).await;
+        let span = tracing::info_span!(
+            "request",
+            service = %self.current().info.name,
+            action = %topic,
+            correlation_id = request
+                .get(crate::protocol::CORRELATION_FIELD)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default(),
+            status = tracing::field::Empty,
+        );
+        let outcome = tracing::Instrument::instrument(
+            self.execute_once(topic, request, arrived, stop),
+            span.clone(),
+        )
+        .await;
+        match &outcome {
+            Ok(_) => span.record("status", "success"),
+            Err(failure) => span.record("status", tracing::field::display(failure.kind)),
+        };
         let service = self.current();
         crate::telemetry::request_ended(&service.info.name, topic, &outcome, began.elapsed());
         outcome
