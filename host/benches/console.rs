@@ -1,10 +1,13 @@
 //! What seeing costs: the per-action latency with the pub/sub trace and the
 //! Prometheus metrics on, against the same host with both off, measured in the
 //! same run in alternating rounds; and the console's first load on loopback,
-//! against a bare `GET /healthz` on the same server.
+//! against a bare `GET /healthz` on the same server, over HTTP and in Debian's
+//! headless Chromium (when it is installed: `./test.sh --setup-only`).
 //!
 //! `cargo bench -p copper-wasm --bench console` (`BENCH_N` requests a round, 1000
-//! by default; 6 rounds each way).
+//! by default; 10 rounds each way).
+
+mod support;
 
 use copper_wasm::bus::Bus;
 use copper_wasm::protocol::{Object, Status};
@@ -14,7 +17,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-const ROUNDS: usize = 6;
+const ROUNDS: usize = 10;
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -167,7 +170,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let plain = host(dir.path(), "plain", false).await;
+        // One host, the trace paused and taken up again round by round.
         let seen = host(dir.path(), "seen", true).await;
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
@@ -177,30 +180,27 @@ fn main() {
             .unwrap()
             .build_recorder();
         let handle = recorder.handle();
-        let plain_bus = plain.connect("bench-plain", None).await.unwrap();
-        let seen_bus = seen.connect("bench-seen", None).await.unwrap();
+        let bus = seen.connect("bench-seen", None).await.unwrap();
         // Over TCP, through the embedded broker's relay (which traces what passes).
-        let plain_tcp = Bus::connect(&plain.address(), "bench-plain-tcp", None, CancellationToken::new())
+        let tcp = Bus::connect(&seen.address(), "bench-seen-tcp", None, CancellationToken::new())
             .await
             .unwrap();
-        let seen_tcp = Bus::connect(&seen.address(), "bench-seen-tcp", None, CancellationToken::new())
-            .await
-            .unwrap();
-        for bus in [&plain_bus, &seen_bus, &plain_tcp, &seen_tcp] {
-            round(bus, 200).await;
-        }
+        round(&bus, 200).await;
+        round(&tcp, 200).await;
         let (mut off, mut on, mut off_tcp, mut on_tcp) = (vec![], vec![], vec![], vec![]);
         let (mut off99, mut on99) = (vec![], vec![]);
         for _ in 0..ROUNDS {
-            let (p50, p99) = round(&plain_bus, n).await;
+            seen.tracer().set_recording(false);
+            let (p50, p99) = round(&bus, n).await;
             off.push(p50);
             off99.push(p99);
-            off_tcp.push(round(&plain_tcp, n).await.0);
+            off_tcp.push(round(&tcp, n).await.0);
+            seen.tracer().set_recording(true);
             let guard = metrics::set_default_local_recorder(&recorder);
-            let (p50, p99) = round(&seen_bus, n).await;
+            let (p50, p99) = round(&bus, n).await;
             on.push(p50);
             on99.push(p99);
-            on_tcp.push(round(&seen_tcp, n).await.0);
+            on_tcp.push(round(&tcp, n).await.0);
             drop(guard);
         }
         let scraped = handle.render();
@@ -214,12 +214,17 @@ fn main() {
             "the relay traced the TCP client"
         );
         println!(
-            "copper-wasm: what seeing costs, {ROUNDS} alternating rounds of {n} sequential testkit/echo"
+            "copper-wasm: what seeing costs, {ROUNDS} alternating rounds of {n} sequential testkit/echo on one host"
         );
-        println!("(off: trace and metrics off; on: the trace on, Prometheus' recorder recording)");
+        println!("(off: the trace paused, no metrics recorder; on: the trace recording, Prometheus' recorder recording)");
         show("testkit/echo in process, p50 (median of rounds)", median(off.clone()), median(on.clone()));
         show("testkit/echo in process, p99 (median of rounds)", median(off99), median(on99));
         show("testkit/echo over TCP (relay), p50", median(off_tcp), median(on_tcp));
+        println!(
+            "  rounds, in process p50 off/on: {:?} / {:?}",
+            off.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+            on.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>()
+        );
         let (trace_ns, map_ns) = trace_alone(1_000_000);
         println!(
             "{:<46} {trace_ns:>7.0} ns   a mutex + map lookup alone {map_ns:>5.0} ns   ratio {:.1}x",
@@ -248,7 +253,73 @@ fn main() {
             "  on a new connection: first {first:.3} ms, median of 50 {load:.3} ms; GET /healthz {health:.3} ms (ratio {:.1}x)",
             load / health
         );
+        match browser_load(&format!("http://{}", serving.address())).await {
+            Some((page, services, blank)) => println!(
+                "  in headless Chromium, opened 10 times from about:blank (median): page loaded {page:.1} ms, services table drawn {services:.1} ms; about:blank {blank:.1} ms"
+            ),
+            None => println!("  (no Chromium here: ./test.sh --setup-only installs it)"),
+        }
         serving.stop(Duration::from_secs(1)).await;
-        plain.stop().await;
     });
+}
+
+/// The console's first load in Chromium: the page's load event and the moment
+/// its services table is drawn (its first API answers in), against opening
+/// `about:blank`, each a median of 10 loads, in ms.
+async fn browser_load(url: &str) -> Option<(f64, f64, f64)> {
+    let (chromium, driver) = ("/usr/bin/chromium", "/usr/bin/chromedriver");
+    if !std::path::Path::new(chromium).exists() || !std::path::Path::new(driver).exists() {
+        return None;
+    }
+    let port = support::free_port();
+    let _driver = support::Running(
+        std::process::Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {"binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]},
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    let client =
+        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .ok()?;
+    // Timed in the page: from navigation start to the load event, and to the
+    // first row of the services table.
+    let measure = "const done = arguments[0]; \
+        const wait = () => { const drawn = performance.getEntriesByName('copper:services-drawn')[0]; \
+        const nav = performance.getEntriesByType('navigation')[0]; \
+        if (drawn && nav && nav.loadEventEnd > 0) done([nav.loadEventEnd, drawn.startTime]); \
+        else setTimeout(wait, 5); }; wait();";
+    let (mut pages, mut tables, mut blanks) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..10 {
+        let start = Instant::now();
+        client.goto("about:blank").await.ok()?;
+        blanks.push(start.elapsed().as_secs_f64() * 1e3);
+        client
+            .goto(&format!("{url}/console/#/services"))
+            .await
+            .ok()?;
+        let times = client.execute_async(measure, vec![]).await.ok()?;
+        pages.push(times[0].as_f64()?);
+        tables.push(times[1].as_f64()?);
+    }
+    let _ = client.close().await;
+    Some((median(pages), median(tables), median(blanks)))
 }

@@ -124,6 +124,27 @@ pub fn post(agent: &ureq::Agent, url: &str, body: &str) -> Answer {
     )
 }
 
+/// A daemon in `root/daemon` that ran copper's README workflow
+/// (`workflows/website.yaml`, over HTTP) against a loopback copy of its
+/// repository, to its success; the git server stays up while it is kept.
+pub async fn daemon_after_copper_s_workflow(root: &Path) -> (Daemon, GitServer) {
+    let (git, _work) = serve_astro_big_doc(root);
+    let dir = root.join("daemon");
+    std::fs::create_dir_all(&dir).unwrap();
+    let daemon = daemon(&dir, &[], &[("COPPER_GITHUB_URL", &git.github_url())]).await;
+    let workflow = std::fs::read_to_string(repo_root().join("workflows/website.yaml")).unwrap();
+    let started = post(&agent(), &format!("{}/v1/runs", daemon.url), &workflow);
+    assert_eq!(started.status, 201, "{}", started.body);
+    let run = format!("{}{}", daemon.url, started.body["url"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while get(&agent(), &run).body["status"] == "running" {
+        assert!(Instant::now() < deadline, "copper's workflow never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(&agent(), &run).body["status"], "success");
+    (daemon, git)
+}
+
 /// `GET url`, read.
 pub fn get(agent: &ureq::Agent, url: &str) -> Answer {
     answer(agent.get(url).call().expect("the daemon answers"))

@@ -4,9 +4,8 @@
 //! stopped from its button, and the system graph after copper's own workflow.
 //! Each test writes screenshots to `target/screenshots/` (docs/console.md).
 
-use crate::api::{Daemon, agent, daemon, get, post};
+use crate::api::{Daemon, agent, daemon, daemon_after_copper_s_workflow, get, post};
 use crate::support::browser::Browser;
-use crate::support::*;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -236,19 +235,7 @@ async fn stopping_a_service_from_its_button_stops_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_system_graph_shows_fetcher_to_markdown_through_the_resource() {
     let root = tempfile::tempdir().unwrap();
-    let (git, _work) = serve_astro_big_doc(root.path());
-    let dir = root.path().join("daemon");
-    std::fs::create_dir_all(&dir).unwrap();
-    let daemon = daemon(&dir, &[], &[("COPPER_GITHUB_URL", &git.github_url())]).await;
-    let workflow = std::fs::read_to_string(repo_root().join("workflows/website.yaml")).unwrap();
-    let id = start_run(&daemon, &workflow);
-    let run = format!("{}/v1/runs/{id}", daemon.url);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while get(&agent(), &run).body["status"] == "running" {
-        assert!(Instant::now() < deadline, "copper's workflow never ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(get(&agent(), &run).body["status"], "success");
+    let (daemon, _git) = daemon_after_copper_s_workflow(root.path()).await;
 
     let browser = Browser::start(1400, 900).await;
     browser

@@ -2,7 +2,7 @@
 //! own workflow ran: on the daemon's embedded broker (its trace), on mosquitto
 //! (its log, as copper meant it), and a workflow's steps.
 
-use crate::api::{agent, daemon, get, post};
+use crate::api::{agent, daemon_after_copper_s_workflow, get};
 use crate::support::*;
 use std::time::{Duration, Instant};
 
@@ -27,20 +27,8 @@ fn dot_edges(dot: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_s_graph_shows_copper_s_workflow_in_every_format() {
     let root = tempfile::tempdir().unwrap();
-    let (git, _work) = serve_astro_big_doc(root.path());
+    let (daemon, _git) = daemon_after_copper_s_workflow(root.path()).await;
     let dir = root.path().join("daemon");
-    std::fs::create_dir_all(&dir).unwrap();
-    let daemon = daemon(&dir, &[], &[("COPPER_GITHUB_URL", &git.github_url())]).await;
-    let workflow = std::fs::read_to_string(repo_root().join("workflows/website.yaml")).unwrap();
-    let started = post(&agent(), &format!("{}/v1/runs", daemon.url), &workflow);
-    assert_eq!(started.status, 201, "{}", started.body);
-    let run = format!("{}{}", daemon.url, started.body["url"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while get(&agent(), &run).body["status"] == "running" {
-        assert!(Instant::now() < deadline, "the run never ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(get(&agent(), &run).body["status"], "success");
 
     let dot = graph(&dir, &["--daemon", &daemon.url]);
     assert!(dot.starts_with("digraph copper {"), "{dot}");

@@ -8,7 +8,6 @@ use super::problem::Problem;
 use crate::Host;
 use crate::graph::{self, Context, Graph, Planned};
 use crate::runner::record;
-use crate::workflow::Workflow;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -77,29 +76,30 @@ pub(super) async fn run(
     Path(id): Path<String>,
     Query(shape): Query<Shape>,
 ) -> Response {
-    let cache = api.host.cache();
-    let Ok(state) = record::state(cache, &id) else {
-        return Problem::not_found("unknown-run", format!("no run `{id}` is recorded here"))
-            .into_response();
-    };
-    let file = record::runs_dir(cache).join(&id).join("workflow.yaml");
-    let text = std::fs::read_to_string(&file).unwrap_or_default();
-    let graph = match Workflow::parse(&text, &state.source) {
-        Ok(workflow) => graph::steps(&workflow),
+    let graph = match super::runs::recorded(&api, &id) {
+        Ok((_, workflow, _)) => graph::steps(&workflow),
+        Err(problem) if problem.status == StatusCode::NOT_FOUND.as_u16() => {
+            return problem.into_response();
+        }
         // Not a workflow this version reads: its steps alone, from its record.
-        Err(_) => Graph {
-            nodes: state
-                .steps
-                .iter()
-                .map(|(step, s)| graph::Node {
-                    id: format!("step:{step}"),
-                    kind: graph::NodeKind::Step,
-                    label: step.clone(),
-                    detail: vec![s.action.clone()],
-                })
-                .collect(),
-            edges: Vec::new(),
-        },
+        Err(_) => {
+            let Ok(state) = record::state(api.host.cache(), &id) else {
+                return super::runs::no_run(&id).into_response();
+            };
+            Graph {
+                nodes: state
+                    .steps
+                    .iter()
+                    .map(|(step, s)| graph::Node {
+                        id: format!("step:{step}"),
+                        kind: graph::NodeKind::Step,
+                        label: step.clone(),
+                        detail: vec![s.action.clone()],
+                    })
+                    .collect(),
+                edges: Vec::new(),
+            }
+        }
     };
     drawn(graph, shape, false).await
 }

@@ -328,23 +328,9 @@ pub(super) async fn resume(
         )
         .into_response();
     }
-    let cache = api.host.cache();
-    let Ok(state) = record::state(cache, &id) else {
-        return no_run(&id).into_response();
-    };
-    let file = record::runs_dir(cache).join(&id).join("workflow.yaml");
-    let text = match std::fs::read_to_string(&file) {
-        Ok(text) => text,
-        Err(error) => {
-            return Problem::unavailable(format!("cannot read {}: {error}", file.display()))
-                .into_response();
-        }
-    };
-    let workflow = match Workflow::parse(&text, &state.source) {
-        Ok(workflow) => workflow,
-        Err(error) => {
-            return Problem::invalid("invalid-workflow", error.to_string()).into_response();
-        }
+    let (state, workflow, _) = match recorded(&api, &id) {
+        Ok(recorded) => recorded,
+        Err(problem) => return problem.into_response(),
     };
     let options = RunOptions {
         max_parallel: how.max_parallel.unwrap_or(16).clamp(1, 4096),
@@ -377,19 +363,9 @@ pub(super) async fn again(
     Path(id): Path<String>,
     Query(how): Query<Start>,
 ) -> Response {
-    let cache = api.host.cache();
-    let Ok(state) = record::state(cache, &id) else {
-        return no_run(&id).into_response();
-    };
-    let file = record::runs_dir(cache).join(&id).join("workflow.yaml");
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return Problem::unavailable(format!("cannot read {}", file.display())).into_response();
-    };
-    let mut workflow = match Workflow::parse(&text, &state.source) {
-        Ok(workflow) => workflow,
-        Err(error) => {
-            return Problem::invalid("invalid-workflow", error.to_string()).into_response();
-        }
+    let (state, mut workflow, text) = match recorded(&api, &id) {
+        Ok(recorded) => recorded,
+        Err(problem) => return problem.into_response(),
     };
     workflow.name = state.workflow;
     start_kept(api, workflow, text, how).await
@@ -432,6 +408,23 @@ pub(super) async fn step_log(
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
-fn no_run(id: &str) -> Problem {
+/// Run `id` as its folder records it: its state, and the workflow it ran (read
+/// back from its `workflow.yaml`) with that file's text.
+pub(super) fn recorded(
+    api: &Api,
+    id: &str,
+) -> Result<(record::RunState, Workflow, String), Problem> {
+    let cache = api.host.cache();
+    let state = record::state(cache, id).map_err(|_| no_run(id))?;
+    let file = record::runs_dir(cache).join(id).join("workflow.yaml");
+    let text = std::fs::read_to_string(&file).map_err(|error| {
+        Problem::unavailable(format!("cannot read {}: {error}", file.display()))
+    })?;
+    let workflow = Workflow::parse(&text, &state.source)
+        .map_err(|error| Problem::invalid("invalid-workflow", error.to_string()))?;
+    Ok((state, workflow, text))
+}
+
+pub(super) fn no_run(id: &str) -> Problem {
     Problem::not_found("unknown-run", format!("no run `{id}` is recorded here"))
 }

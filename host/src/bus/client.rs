@@ -14,6 +14,9 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod away;
+mod traced;
+
 struct Route {
     id: u64,
     filter: String,
@@ -52,6 +55,10 @@ struct Shared {
     persistent: bool,
     /// See [`PARKED_CAPACITY`].
     parked: std::sync::Mutex<std::collections::VecDeque<(String, Bytes, u16)>>,
+    /// What a persistent session published while disconnected, for the session it
+    /// belongs to: sent once the broker says it kept that session, dropped if not
+    /// (its requests were handed to other hosts, who answer them).
+    held: std::sync::Mutex<Vec<away::Held>>,
     /// Where what it publishes and subscribes to is recorded, under which client id.
     traced: std::sync::OnceLock<(crate::trace::Trace, String)>,
     /// QoS 1 messages we published, and those the broker acknowledged (or that a
@@ -226,6 +233,7 @@ impl Bus {
             published: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             traced: std::sync::OnceLock::new(),
+            held: std::sync::Mutex::new(Vec::new()),
         });
         Bus { shared }
     }
@@ -278,26 +286,6 @@ impl Bus {
         self.shared.routes.lock().expect("routes lock").clear();
     }
 
-    /// Records what this bus publishes and subscribes to in `trace`, as `client`
-    /// (set once: later calls change nothing).
-    pub fn trace_as(&self, trace: crate::trace::Trace, client: &str) {
-        if trace.is_on() {
-            let _ = self.shared.traced.set((trace, client.to_string()));
-        }
-    }
-
-    fn trace_publish(&self, topic: &str, payload: &[u8]) {
-        if let Some((trace, client)) = self.shared.traced.get() {
-            trace.published(client, topic, payload);
-        }
-    }
-
-    fn trace_subscribe(&self, filter: &str) {
-        if let Some((trace, client)) = self.shared.traced.get() {
-            trace.subscribed(client, filter);
-        }
-    }
-
     /// The broker this bus is connected to.
     pub fn address(&self) -> &BrokerAddress {
         &self.shared.address
@@ -346,7 +334,13 @@ impl Bus {
                         self.shared.settled.store(published, Ordering::SeqCst);
                     }
                     self.shared.connections.send_modify(|n| *n += 1);
-                    self.shared.connected.send_replace(true);
+                    {
+                        // Under the lock: a publisher sees either this bus disconnected
+                        // (and holds its message here) or connected (and sends it).
+                        let mut held = self.shared.held.lock().expect("held lock");
+                        self.shared.connected.send_replace(true);
+                        self.release_held(std::mem::take(&mut *held), connack.session_present);
+                    }
                     if let Some(ready) = ready.take() {
                         let _ = ready.send(Ok(()));
                     } else {
@@ -709,8 +703,11 @@ impl Bus {
         payload: impl Into<Vec<u8>>,
         retain: bool,
     ) -> Result<(), BusError> {
-        let payload = payload.into();
+        let mut payload = payload.into();
         self.trace_publish(topic, &payload);
+        if self.hold(topic, QoS::AtLeastOnce, retain, &mut payload) {
+            return Ok(());
+        }
         self.shared
             .client
             .publish(topic, QoS::AtLeastOnce, retain, payload)
@@ -730,8 +727,11 @@ impl Bus {
         topic: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), BusError> {
-        let payload = payload.into();
+        let mut payload = payload.into();
         self.trace_publish(topic, &payload);
+        if self.hold(topic, QoS::AtMostOnce, false, &mut payload) {
+            return Ok(());
+        }
         self.shared
             .client
             .publish(topic, QoS::AtMostOnce, false, payload)

@@ -614,6 +614,11 @@ impl Host {
         self.connector.trace().recorded()
     }
 
+    /// The recorder of [`Host::trace`] (to pause it, say).
+    pub fn tracer(&self) -> &crate::trace::Trace {
+        self.connector.trace()
+    }
+
     /// The broker clients connect to.
     pub fn address(&self) -> BrokerAddress {
         self.connector.address()

@@ -37,7 +37,13 @@ const RESOURCE_FIELD: &str = "resource";
 /// The recorder: cheap to clone, shared by a host's clients; [`Trace::off`] records nothing.
 #[derive(Clone, Default)]
 pub struct Trace {
-    inner: Option<Arc<Mutex<Tally>>>,
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    /// False while paused ([`Trace::set_recording`]).
+    recording: std::sync::atomic::AtomicBool,
+    tally: Mutex<Tally>,
 }
 
 impl std::fmt::Debug for Trace {
@@ -76,8 +82,28 @@ impl Trace {
     /// A recorder that keeps what it is told.
     pub fn new() -> Self {
         Self {
-            inner: Some(Arc::default()),
+            inner: Some(Arc::new(Inner {
+                recording: std::sync::atomic::AtomicBool::new(true),
+                tally: Mutex::default(),
+            })),
         }
+    }
+
+    /// Pauses the recording (`false`) or takes it up again (`true`); what was
+    /// recorded is kept.
+    pub fn set_recording(&self, on: bool) {
+        if let Some(inner) = &self.inner {
+            inner
+                .recording
+                .store(on, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The recorder, when it records now.
+    fn recording(&self) -> Option<&Inner> {
+        self.inner
+            .as_deref()
+            .filter(|inner| inner.recording.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// A recorder that keeps nothing (and costs nothing).
@@ -94,14 +120,16 @@ impl Trace {
     /// the `resource` it names is kept too: a service that reads a resource
     /// another produced depends on it.
     pub fn published(&self, client: &str, topic: &str, payload: &[u8]) {
-        let Some(inner) = &self.inner else { return };
+        let Some(inner) = self.recording() else {
+            return;
+        };
         let resource = if crate::protocol::is_action_topic(topic) {
             resource_of(payload)
         } else {
             None
         };
         let now = now_ms();
-        let mut tally = inner.lock().expect("trace lock");
+        let mut tally = inner.tally.lock().expect("trace lock");
         let client = tally.client(client, now);
         let others = &mut client.others;
         if let Some(seen) = note(&mut client.publishes, topic, now, others)
@@ -116,10 +144,12 @@ impl Trace {
     /// `client` subscribed to `filter` (a shared subscription's `$share/<group>/`
     /// is left off: what matters is the topics it reads).
     pub fn subscribed(&self, client: &str, filter: &str) {
-        let Some(inner) = &self.inner else { return };
+        let Some(inner) = self.recording() else {
+            return;
+        };
         let filter = unshared(filter);
         let now = now_ms();
-        let mut tally = inner.lock().expect("trace lock");
+        let mut tally = inner.tally.lock().expect("trace lock");
         let client = tally.client(client, now);
         let others = &mut client.others;
         note(&mut client.subscribes, filter, now, others);
@@ -130,7 +160,7 @@ impl Trace {
         let Some(inner) = &self.inner else {
             return Recorded::default();
         };
-        let tally = inner.lock().expect("trace lock");
+        let tally = inner.tally.lock().expect("trace lock");
         let list = |map: &HashMap<String, Seen>| {
             let mut topics: Vec<TopicRecord> = map
                 .iter()
@@ -214,17 +244,27 @@ fn note<'m>(
 }
 
 /// The `resource` a request names, read only when the payload mentions one.
+/// The `resource` a request names: its first `"resource": "<name>"`, read in
+/// place (a JSON parse only when the name holds an escape).
 fn resource_of(payload: &[u8]) -> Option<String> {
-    let needle = b"\"resource\"";
-    if !payload.windows(needle.len()).any(|w| w == needle) {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    value
-        .get(RESOURCE_FIELD)?
-        .as_str()
-        .filter(|r| !r.is_empty())
-        .map(str::to_string)
+    let key = memchr::memmem::find(payload, b"\"resource\"")?;
+    let rest = skip(&payload[key + RESOURCE_FIELD.len() + 2..]);
+    let rest = skip(rest.strip_prefix(b":")?);
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    let name = if rest[end] == b'"' {
+        std::str::from_utf8(&rest[..end]).ok()?.to_string()
+    } else {
+        let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
+        value.get(RESOURCE_FIELD)?.as_str()?.to_string()
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+/// `bytes` without the whitespace it starts with.
+fn skip(bytes: &[u8]) -> &[u8] {
+    let n = bytes.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &bytes[n..]
 }
 
 /// `filter` without a shared subscription's `$share/<group>/`.
@@ -372,6 +412,35 @@ mod tests {
         assert_eq!(runner.publishes[0].resources, ["site"]);
         assert!(runner.publishes[0].first_ms > 0);
         assert!(runner.publishes[0].last_ms >= runner.publishes[0].first_ms);
+    }
+
+    #[test]
+    fn the_resource_a_request_names_is_read_in_place() {
+        assert_eq!(
+            resource_of(br#"{"a":1, "resource" : "site"}"#).as_deref(),
+            Some("site")
+        );
+        assert_eq!(
+            resource_of(br#"{"resource":"a\"b"}"#).as_deref(),
+            Some("a\"b")
+        );
+        assert_eq!(resource_of(br#"{"resource":""}"#), None);
+        assert_eq!(resource_of(br#"{"resources":"x"}"#), None);
+        assert_eq!(resource_of(br#"{"resource": 3}"#), None);
+        assert_eq!(resource_of(b"not json"), None);
+    }
+
+    #[test]
+    fn a_paused_trace_keeps_what_it_had_and_adds_nothing() {
+        let trace = Trace::new();
+        trace.published("a", "x/y", b"{}");
+        trace.set_recording(false);
+        trace.published("a", "x/y", b"{}");
+        trace.published("b", "x/y", b"{}");
+        trace.set_recording(true);
+        let recorded = trace.recorded();
+        assert_eq!(recorded.clients.len(), 1);
+        assert_eq!(recorded.clients[0].publishes[0].count, 1);
     }
 
     #[test]
