@@ -100,3 +100,70 @@ fn copper_website_workflow_runs_through_mosquitto() {
         &work,
     );
 }
+
+/// A small mdBook-style book built by the real component: the tree and order
+/// of its SUMMARY.md in every page's sidebar, previous and next, and its broken
+/// link reported in the results and the log, with its page and line.
+#[test]
+fn a_book_with_a_summary_gets_its_sidebar_pager_and_broken_links() {
+    let root = tempfile::tempdir().unwrap();
+    let book = root.path().join(".copper/fetch/book");
+    std::fs::create_dir_all(book.join("guide")).unwrap();
+    let write = |path: &str, text: &str| std::fs::write(book.join(path), text).unwrap();
+    write(
+        "SUMMARY.md",
+        "# Summary\n\n[Introduction](intro.md)\n\n# User guide\n\n- [Getting started](guide/start.md)\n  - [Installing](guide/install.md)\n",
+    );
+    write(
+        "intro.md",
+        "# Introduction\n\nRead [the guide](guide/start.md).\n",
+    );
+    write(
+        "guide/start.md",
+        "# Getting started\n\n## First\n\n## Second\n\nThen [install](install.md#from-debian), not [this](missing.md).\n",
+    );
+    write("guide/install.md", "# Installing\n\n## From Debian\n");
+    let out = output(copper(root.path()).args([
+        "call",
+        "markdown/build",
+        "--input",
+        r#"{"path": "/fetch/book", "out": "/web/book"}"#,
+    ]));
+    out.assert_success();
+    let finish: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let entry = &finish[0];
+    assert_eq!(entry["pages"], 3, "{entry}");
+    assert_eq!(entry["broken_links"], 1, "{entry}");
+    assert_eq!(
+        entry["broken"][0], "guide/start.md:7: missing.md",
+        "{entry}"
+    );
+    assert!(entry["duration_ms"].is_u64(), "{entry}");
+    assert!(out.stderr.contains("1 broken links"), "{}", out.stderr);
+    let site = root.path().join(".copper/web/book");
+    let start = std::fs::read_to_string(site.join("guide/start.html")).unwrap();
+    for expected in [
+        "<li class=\"part\">User guide",
+        "href=\"../guide/start.html\" aria-current=\"page\">Getting started</a>",
+        "rel=\"prev\" href=\"../intro.html\">← Introduction</a>",
+        "rel=\"next\" href=\"../guide/install.html\">Installing →</a>",
+        "<a href=\"#first\">First</a>",
+        "<h2 id=\"second\">Second</h2>",
+        "href=\"install.html#from-debian\"",
+    ] {
+        assert!(start.contains(expected), "{expected} not in {start}");
+    }
+    let intro = std::fs::read_to_string(site.join("intro.html")).unwrap();
+    let order: Vec<usize> = ["intro.html\"", "guide/start.html\"", "guide/install.html\""]
+        .iter()
+        .map(|href| {
+            intro
+                .find(href)
+                .unwrap_or_else(|| panic!("{href} in {intro}"))
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "the summary's order: {intro}"
+    );
+}

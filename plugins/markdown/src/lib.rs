@@ -4,6 +4,9 @@
 //! Layout: `page` renders one page (front matter, GFM, link rewriting), `site`
 //! walks a folder and writes the pages, the assets and an index.
 
+pub mod layout;
+pub mod links;
+pub mod nav;
 pub mod page;
 pub mod site;
 
@@ -67,12 +70,15 @@ mod component {
                     .to_string(),
                     output_schema: json!({
                         "type": "object",
-                        "required": ["out", "pages", "assets", "bytes"],
+                        "required": ["out", "pages", "assets", "bytes", "broken_links", "duration_ms"],
                         "properties": {
                             "out": {"type": "string"},
                             "pages": {"type": "integer", "minimum": 0},
                             "assets": {"type": "integer", "minimum": 0},
-                            "bytes": {"type": "integer", "minimum": 0}
+                            "bytes": {"type": "integer", "minimum": 0},
+                            "broken_links": {"type": "integer", "minimum": 0},
+                            "broken": {"type": "array", "items": {"type": "string"}},
+                            "duration_ms": {"type": "integer", "minimum": 0}
                         }
                     })
                     .to_string(),
@@ -118,7 +124,20 @@ mod component {
                     built.pages, built.assets, built.bytes
                 ),
             );
-            let output = json!({"out": out, "pages": built.pages, "assets": built.assets, "bytes": built.bytes});
+            if built.broken_links > 0 {
+                host::log(
+                    Level::Warn,
+                    &format!(
+                        "{} broken links, the first: {}",
+                        built.broken_links,
+                        built.broken.join("; ")
+                    ),
+                );
+            }
+            let output = json!({
+                "out": out, "pages": built.pages, "assets": built.assets, "bytes": built.bytes,
+                "broken_links": built.broken_links, "broken": built.broken, "duration_ms": built.duration_ms,
+            });
             if let Some(resource) = resource {
                 let mut entry = input.clone();
                 if let (Some(entry), Some(results)) = (entry.as_object_mut(), output.as_object()) {

@@ -3,12 +3,66 @@
 use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd, html};
 
 /// A rendered page.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     /// From the front matter's `title`, else the first heading, else the file stem.
     pub title: String,
     /// The page body as HTML (no `<html>` wrapper).
     pub body: String,
+    /// The front matter's `weight` (or `order`): where it goes among its folder's pages.
+    pub weight: Option<f64>,
+    /// The front matter's `draft: true`: left out of the site.
+    pub draft: bool,
+    /// Its headings: level, id (the anchor), text.
+    pub headings: Vec<(u8, String, String)>,
+    /// The links it holds, as written, with the line of each.
+    pub links: Vec<(String, usize)>,
+}
+
+/// What the front matter says.
+#[derive(Debug, Default)]
+struct Front {
+    title: Option<String>,
+    weight: Option<f64>,
+    draft: bool,
+}
+
+fn front_matter(yaml: &str) -> Front {
+    let Ok(value) = serde_saphyr::from_str::<serde_json::Value>(yaml) else {
+        return Front::default();
+    };
+    let title = match value.get("title") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Null) | None => None,
+        Some(other) => Some(other.to_string()),
+    };
+    let weight = value
+        .get("weight")
+        .or_else(|| value.get("order"))
+        .and_then(|w| w.as_f64().or_else(|| w.as_str()?.trim().parse().ok()));
+    let draft = value
+        .get("draft")
+        .and_then(|d| d.as_bool())
+        .unwrap_or(false);
+    Front {
+        title,
+        weight,
+        draft,
+    }
+}
+
+/// A heading's anchor as mdBook makes it: lower case, spaces to `-`, only letters,
+/// digits, `-` and `_` kept.
+pub fn slug(text: &str) -> String {
+    text.trim()
+        .chars()
+        .filter_map(|c| match c {
+            c if c.is_alphanumeric() => Some(c.to_lowercase().next().unwrap_or(c)),
+            ' ' | '-' => Some('-'),
+            '_' => Some('_'),
+            _ => None,
+        })
+        .collect()
 }
 
 fn options() -> Options {
@@ -39,36 +93,30 @@ pub fn rewrite_link(dest: &str) -> Option<String> {
     Some(format!("{stem}.html{anchor}"))
 }
 
-fn front_matter_title(yaml: &str) -> Option<String> {
-    let value: serde_json::Value = serde_saphyr::from_str(yaml).ok()?;
-    match value.get("title")? {
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
 /// Renders markdown text; `stem` names the page when nothing else does.
 pub fn render(markdown: &str, stem: &str) -> Page {
-    let mut title = None;
+    let mut front = Front::default();
     let mut first_heading: Option<String> = None;
     let mut in_metadata = false;
     let mut in_first_heading = false;
+    let mut links = Vec::new();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(markdown.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let line_of = |offset: usize| line_starts.partition_point(|&start| start <= offset);
     let mut events = Vec::new();
-    for event in Parser::new_ext(markdown, options()) {
+    for (event, range) in Parser::new_ext(markdown, options()).into_offset_iter() {
         match event {
             Event::Start(Tag::MetadataBlock(_)) => in_metadata = true,
             Event::End(TagEnd::MetadataBlock(_)) => in_metadata = false,
-            Event::Text(text) if in_metadata => {
-                if title.is_none() {
-                    title = front_matter_title(&text);
-                }
-            }
+            Event::Text(text) if in_metadata => front = front_matter(&text),
             Event::Start(Tag::Link {
                 link_type,
                 dest_url,
                 title: t,
                 id,
             }) => {
+                links.push((dest_url.to_string(), line_of(range.start)));
                 let dest_url = rewrite_link(&dest_url)
                     .map(CowStr::from)
                     .unwrap_or(dest_url);
@@ -78,6 +126,10 @@ pub fn render(markdown: &str, stem: &str) -> Page {
                     title: t,
                     id,
                 }));
+            }
+            Event::Start(Tag::Image { ref dest_url, .. }) => {
+                links.push((dest_url.to_string(), line_of(range.start)));
+                events.push(event);
             }
             Event::Start(Tag::Heading { level, .. }) if first_heading.is_none() => {
                 in_first_heading = level <= HeadingLevel::H2;
@@ -99,12 +151,68 @@ pub fn render(markdown: &str, stem: &str) -> Page {
             other => events.push(other),
         }
     }
+    let headings = anchor_headings(&mut events);
     let mut body = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut body, events.into_iter());
-    let title = title
+    let title = front
+        .title
         .or(first_heading.filter(|h| !h.trim().is_empty()))
         .unwrap_or_else(|| stem.to_string());
-    Page { title, body }
+    Page {
+        title,
+        body,
+        weight: front.weight,
+        draft: front.draft,
+        headings,
+        links,
+    }
+}
+
+/// Gives every heading an id (its own `{#id}`, else its slug, made unique with
+/// `-1`, `-2`…), and lists them.
+fn anchor_headings(events: &mut [Event]) -> Vec<(u8, String, String)> {
+    let mut headings = Vec::new();
+    let mut taken: Vec<String> = Vec::new();
+    let mut at = 0;
+    while at < events.len() {
+        let Event::Start(Tag::Heading { level, id, .. }) = &events[at] else {
+            at += 1;
+            continue;
+        };
+        let level = *level as u8;
+        let given = id.as_ref().map(|id| id.to_string());
+        let mut text = String::new();
+        let mut end = at + 1;
+        while end < events.len() && !matches!(events[end], Event::End(TagEnd::Heading(_))) {
+            if let Event::Text(t) | Event::Code(t) = &events[end] {
+                text.push_str(t);
+            }
+            end += 1;
+        }
+        let id = match given {
+            Some(id) => id,
+            None => {
+                let base = match slug(&text) {
+                    s if s.is_empty() => "section".to_string(),
+                    s => s,
+                };
+                let mut id = base.clone();
+                let mut n = 1;
+                while taken.contains(&id) {
+                    id = format!("{base}-{n}");
+                    n += 1;
+                }
+                id
+            }
+        };
+        taken.push(id.clone());
+        if let Event::Start(Tag::Heading { id: slot, .. }) = &mut events[at] {
+            *slot = Some(CowStr::from(id.clone()));
+        }
+        headings.push((level, id, text));
+        at = end + 1;
+    }
+    headings
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -148,7 +256,38 @@ mod tests {
         let page = render("---\ntitle: Home\nslug: home\n---\n# Big\n\ntext", "readme");
         assert_eq!(page.title, "Home");
         assert!(!page.body.contains("slug"));
-        assert!(page.body.contains("<h1>Big</h1>"));
+        assert!(
+            page.body.contains("<h1 id=\"big\">Big</h1>"),
+            "{}",
+            page.body
+        );
+    }
+
+    #[test]
+    fn headings_get_stable_unique_ids_and_are_listed() {
+        let page = render(
+            "# Getting started!\n\n## Install\n\n## Install\n\n### The `run` command {#run}\n\nsee [x](other.md)\n",
+            "p",
+        );
+        let ids: Vec<&str> = page.headings.iter().map(|(_, id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["getting-started", "install", "install-1", "run"]);
+        assert!(
+            page.body.contains("<h2 id=\"install-1\">Install</h2>"),
+            "{}",
+            page.body
+        );
+        assert_eq!(
+            page.headings[3],
+            (3, "run".to_string(), "The run command".to_string())
+        );
+        assert_eq!(page.links, [("other.md".to_string(), 9)]);
+    }
+
+    #[test]
+    fn front_matter_orders_and_drafts() {
+        let page = render("---\nweight: 2\ndraft: true\n---\ntext", "p");
+        assert_eq!((page.weight, page.draft), (Some(2.0), true));
+        assert_eq!(render("---\norder: \"5\"\n---\n", "p").weight, Some(5.0));
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! A folder of markdown to a folder of HTML, with an index.
 
-use crate::page::{document, escape, render};
+use crate::layout::{self, Frame, html_path};
+use crate::links;
+use crate::nav::{self, Entry, PageFacts};
+use crate::page::{Page, escape, render};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +16,16 @@ pub struct Built {
     pub assets: usize,
     /// Bytes written in all.
     pub bytes: u64,
+    /// Internal links to nothing (a page, an anchor or a file that is not there).
+    pub broken_links: usize,
+    /// The first of them: `page.md:line: link`.
+    pub broken: Vec<String>,
+    /// How long the build took, in milliseconds.
+    pub duration_ms: u64,
 }
+
+/// The broken links named in the results, at most.
+const BROKEN_SHOWN: usize = 10;
 
 /// Every file under `root`, as relative paths, sorted; symbolic links are left out.
 fn walk(root: &Path) -> Result<Vec<PathBuf>, String> {
@@ -64,72 +76,198 @@ fn write(path: &Path, bytes: &[u8]) -> Result<u64, String> {
     Ok(bytes.len() as u64)
 }
 
-/// Builds the site of `source` into `out` (emptied first); `name` titles the index
-/// unless a root `index.md` gives it its own title and text.
+/// Builds the site of `source` into `out` (emptied first); `name` titles the site,
+/// and a root `index.md` gives the index page its own title and text. The pages'
+/// order and tree come from a root `SUMMARY.md` when there is one, else from the
+/// folders and the front matter ([`crate::nav`]).
 pub fn build(source: &Path, out: &Path, name: &str) -> Result<Built, String> {
+    let started = std::time::Instant::now();
     let files = walk(source)?;
     if out.exists() {
         fs::remove_dir_all(out).map_err(|e| format!("cannot empty {}: {e}", out.display()))?;
     }
     let mut built = Built::default();
-    let mut index = Vec::new();
-    // A root `index.md` becomes the top of the site index rather than being overwritten by it.
-    let mut home_page = None;
+    let mut pages: Vec<(String, Page)> = Vec::new();
+    let mut summary_text = None;
     for rel in &files {
         let from = source.join(rel);
-        if is_markdown(rel) {
-            let text = fs::read_to_string(&from)
-                .map_err(|e| format!("cannot read {}: {e}", slash(rel)))?;
+        let path = slash(rel);
+        if path.eq_ignore_ascii_case("SUMMARY.md") {
+            summary_text =
+                Some(fs::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?);
+        } else if is_markdown(rel) {
+            let text = fs::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?;
             let stem = rel
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let page = render(&text, &stem);
-            if rel.as_os_str() == "index.md" {
-                built.pages += 1;
-                home_page = Some(page);
-                continue;
+            if !page.draft {
+                pages.push((path, page));
             }
-            let html_rel = rel.with_extension("html");
-            let home = format!("{}index.html", up(rel));
-            built.bytes += write(
-                &out.join(&html_rel),
-                document(&page.title, &page.body, &home).as_bytes(),
-            )?;
-            built.pages += 1;
-            index.push((slash(&html_rel), page.title));
         } else {
-            let bytes = fs::read(&from).map_err(|e| format!("cannot read {}: {e}", slash(rel)))?;
+            let bytes = fs::read(&from).map_err(|e| format!("cannot read {path}: {e}"))?;
             built.bytes += write(&out.join(rel), &bytes)?;
             built.assets += 1;
         }
     }
-    let (title, mut list) = match home_page {
-        Some(page) => (page.title, page.body + "<h2>Pages</h2>\n<ul>\n"),
+    let known = |path: &str| pages.iter().any(|(p, _)| p == path);
+    let entries: Vec<Entry> = match &summary_text {
+        Some(text) => nav::summary(text)
+            .into_iter()
+            .filter(|e| e.path.as_deref().is_none_or(known))
+            .collect(),
+        None => nav::from_folders(
+            &pages
+                .iter()
+                .map(|(path, page)| PageFacts {
+                    path: path.clone(),
+                    title: page.title.clone(),
+                    weight: page.weight,
+                })
+                .collect::<Vec<_>>(),
+        ),
+    };
+    let home = pages.iter().find(|(p, _)| p == "index.md");
+    for (path, page) in pages.iter().filter(|(p, _)| p != "index.md") {
+        let root = up(Path::new(path));
+        let frame = Frame {
+            site: name,
+            entries: &entries,
+            current: Some(path),
+            root: &root,
+        };
+        built.bytes += write(
+            &out.join(html_path(path)),
+            layout::page(&frame, &page.title, &page.body, &page.headings).as_bytes(),
+        )?;
+        built.pages += 1;
+    }
+    // The index: a root `index.md`'s text, then every page.
+    let (title, mut list, headings) = match home {
+        Some((_, page)) => {
+            built.pages += 1;
+            (
+                page.title.clone(),
+                page.body.clone() + "<h2 id=\"pages\">Pages</h2>\n<ul>\n",
+                page.headings.clone(),
+            )
+        }
         None => (
             name.to_string(),
             format!("<h1>{}</h1>\n<ul>\n", escape(name)),
+            Vec::new(),
         ),
     };
-    for (href, title) in &index {
+    for (path, page) in pages.iter().filter(|(p, _)| p != "index.md") {
+        let href = html_path(path);
         list.push_str(&format!(
             "<li><a href=\"{}\">{}</a> <small>{}</small></li>\n",
-            escape(href),
-            escape(title),
-            escape(href)
+            escape(&href),
+            escape(&page.title),
+            escape(&href)
         ));
     }
     list.push_str("</ul>\n");
+    let frame = Frame {
+        site: name,
+        entries: &entries,
+        current: home.map(|(p, _)| p.as_str()),
+        root: "",
+    };
     built.bytes += write(
         &out.join("index.html"),
-        document(&title, &list, "index.html").as_bytes(),
+        layout::page(&frame, &title, &list, &headings).as_bytes(),
     )?;
+    let broken = links::broken(&pages, &files.iter().map(|f| slash(f)).collect::<Vec<_>>());
+    built.broken_links = broken.len();
+    built.broken = broken.into_iter().take(BROKEN_SHOWN).collect();
+    built.duration_ms = started.elapsed().as_millis() as u64;
     Ok(built)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A small mdBook-style book: a summary, a nested chapter, a draft, a broken link.
+    fn book(root: &Path) -> PathBuf {
+        let src = root.join("book");
+        fs::create_dir_all(src.join("guide")).unwrap();
+        fs::write(
+            src.join("SUMMARY.md"),
+            "# Summary\n\n[Intro](intro.md)\n\n# Guide\n\n- [Start](guide/start.md)\n  - [Install](guide/install.md)\n- [Later]()\n",
+        )
+        .unwrap();
+        fs::write(
+            src.join("intro.md"),
+            "# Intro\n\nGo [start](guide/start.md).\n",
+        )
+        .unwrap();
+        fs::write(
+            src.join("guide/start.md"),
+            "# Start\n\n## One\n\n## Two\n\nSee [install](install.md#apt) and [gone](gone.md).\n",
+        )
+        .unwrap();
+        fs::write(src.join("guide/install.md"), "# Install\n\n## Apt\n").unwrap();
+        fs::write(
+            src.join("guide/draft.md"),
+            "---\ndraft: true\n---\n# Draft\n",
+        )
+        .unwrap();
+        src
+    }
+
+    #[test]
+    fn a_summary_gives_the_sidebar_prev_next_breadcrumbs_and_broken_links() {
+        let root =
+            std::env::temp_dir().join(format!("copper-markdown-book-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let out = root.join("out");
+        let built = build(&book(&root), &out, "The book").unwrap();
+        assert_eq!(built.pages, 3, "the draft is left out");
+        assert!(!out.join("guide/draft.html").exists());
+        assert!(!out.join("SUMMARY.html").exists());
+        assert_eq!(built.broken_links, 1, "{:?}", built.broken);
+        assert_eq!(built.broken, ["guide/start.md:7: gone.md"]);
+        let start = fs::read_to_string(out.join("guide/start.html")).unwrap();
+        // The sidebar: every chapter in the summary's order, this one marked.
+        let intro = start.find("href=\"../intro.html\"").unwrap();
+        let marked = start
+            .find("href=\"../guide/start.html\" aria-current=\"page\"")
+            .unwrap();
+        let install = start
+            .find("href=\"../guide/install.html\">Install")
+            .unwrap();
+        assert!(intro < marked && marked < install, "{start}");
+        assert!(start.contains("<li class=\"part\">Guide"), "{start}");
+        assert!(start.contains("<span>Later</span>"), "{start}");
+        // Previous and next, in the summary's order.
+        assert!(
+            start.contains("rel=\"prev\" href=\"../intro.html\">← Intro</a>"),
+            "{start}"
+        );
+        assert!(
+            start.contains("rel=\"next\" href=\"../guide/install.html\">Install →</a>"),
+            "{start}"
+        );
+        // The table of contents.
+        assert!(
+            start.contains("<a href=\"#one\">One</a>")
+                && start.contains("<a href=\"#two\">Two</a>"),
+            "{start}"
+        );
+        let install = fs::read_to_string(out.join("guide/install.html")).unwrap();
+        assert!(
+            install.contains("<nav class=\"breadcrumbs\" aria-label=\"Breadcrumbs\">Guide › <a href=\"../guide/start.html\">Start</a> › </nav>"),
+            "{install}"
+        );
+        assert!(
+            !install.contains("rel=\"next\""),
+            "the last page has no next"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn builds_pages_assets_and_index() {

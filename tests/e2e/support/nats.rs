@@ -45,7 +45,7 @@ impl NatsCluster {
                 format!(
                     "server_name: n{index}\nlisten: \"127.0.0.1:{client}\"\n\
                      jetstream {{ store_dir: \"{}\" }}\n\
-                     mqtt {{ listen: \"127.0.0.1:{mqtt}\", ack_wait: \"{ACK_WAIT}\" }}\n\
+                     mqtt {{ listen: \"127.0.0.1:{mqtt}\", ack_wait: \"{ACK_WAIT}\", stream_replicas: 3, consumer_replicas: 3 }}\n\
                      cluster {{ name: copper, listen: \"127.0.0.1:{cluster}\", routes: [{}] }}\n",
                     store.display(),
                     routes.join(", ")
