@@ -23,8 +23,10 @@ fn main() {
         .expect("the host is in the workspace")
         .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    // Relative to this package, so that two checkouts sharing a target folder
+    // (CI's clones) each watch their own plugins, not the other's.
     for watched in ["plugins", "wit", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+        println!("cargo:rerun-if-changed=../{watched}");
     }
     println!("cargo:rerun-if-env-changed=COPPER_PLUGINS_TARGET_DIR");
 

@@ -16,7 +16,10 @@ fn readme_main_command_builds_this_repositorys_docs() {
         out.stdout
     );
     let readme = std::fs::read_to_string(site.join("README.html")).expect("README.html built");
-    assert!(readme.contains("<h1>copper-wasm</h1>"), "{readme}");
+    assert!(
+        readme.contains("<h1 id=\"copper-wasm\">copper-wasm</h1>"),
+        "{readme}"
+    );
     assert!(
         readme.contains("href=\"docs/architecture.html\""),
         "links to docs are rewritten: {readme}"

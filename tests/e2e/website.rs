@@ -122,7 +122,15 @@ fn a_book_with_a_summary_gets_its_sidebar_pager_and_broken_links() {
         "guide/start.md",
         "# Getting started\n\n## First\n\n## Second\n\nThen [install](install.md#from-debian), not [this](missing.md).\n",
     );
-    write("guide/install.md", "# Installing\n\n## From Debian\n");
+    write(
+        "guide/install.md",
+        "# Installing\n\n## From Debian\n\n> [!NOTE]\n> Root is needed.\n\n```rust\n{{#include ../code/main.rs:body}}\n```\n",
+    );
+    std::fs::create_dir_all(book.join("code")).unwrap();
+    write(
+        "code/main.rs",
+        "use std::io;\n// ANCHOR: body\nfn main() {}\n// ANCHOR_END: body\n",
+    );
     let out = output(copper(root.path()).args([
         "call",
         "markdown/build",
@@ -153,6 +161,19 @@ fn a_book_with_a_summary_gets_its_sidebar_pager_and_broken_links() {
     ] {
         assert!(start.contains(expected), "{expected} not in {start}");
     }
+    let install = std::fs::read_to_string(site.join("guide/install.html")).unwrap();
+    assert!(
+        install.contains("fn main() {}") && !install.contains("use std::io"),
+        "{install}"
+    );
+    assert!(
+        !install.contains("ANCHOR") && !install.contains("{{#include"),
+        "{install}"
+    );
+    assert!(
+        install.contains("class=\"markdown-alert-note\""),
+        "{install}"
+    );
     let intro = std::fs::read_to_string(site.join("intro.html")).unwrap();
     let order: Vec<usize> = ["intro.html\"", "guide/start.html\"", "guide/install.html\""]
         .iter()
@@ -166,4 +187,33 @@ fn a_book_with_a_summary_gets_its_sidebar_pager_and_broken_links() {
         order.windows(2).all(|w| w[0] < w[1]),
         "the summary's order: {intro}"
     );
+}
+
+/// An include that climbs out of the fetched tree fails the build, naming the
+/// page and the line; nothing of the other file is read.
+#[test]
+fn an_include_that_leaves_the_tree_fails_the_build_at_its_line() {
+    let root = tempfile::tempdir().unwrap();
+    let fetched = root.path().join(".copper/fetch");
+    std::fs::create_dir_all(fetched.join("book/guide")).unwrap();
+    std::fs::write(fetched.join("secret.txt"), "not for the site").unwrap();
+    std::fs::write(
+        fetched.join("book/guide/bad.md"),
+        "# Bad\n\n{{#include ../../secret.txt}}\n",
+    )
+    .unwrap();
+    let out = output(copper(root.path()).args([
+        "call",
+        "markdown/build",
+        "--input",
+        r#"{"path": "/fetch/book", "out": "/web/book"}"#,
+    ]));
+    out.assert_exit(1);
+    assert!(
+        out.stderr
+            .contains("guide/bad.md:3: {{#include ../../secret.txt}}: leaves the tree"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("not for the site") && !out.stderr.contains("not for the site"));
 }

@@ -17,6 +17,14 @@ main{flex:1;min-width:0;padding:1rem 2rem 3rem;max-width:52rem}.breadcrumbs{font
 .toc{border-left:3px solid var(--line);padding:.2rem .9rem;margin:1rem 0;font-size:.9rem}.toc ul{margin:.2rem 0;padding-left:1rem}\
 pre,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}pre{background:var(--code);padding:.75rem;overflow:auto;border-radius:6px}\
 table{border-collapse:collapse}td,th{border:1px solid var(--line);padding:.25rem .5rem}img{max-width:100%}\
+blockquote{margin:1rem 0;padding:.4rem 1rem;border-left:4px solid var(--line);color:var(--muted)}\
+blockquote[class^=markdown-alert]{color:var(--fg);border-radius:0 6px 6px 0;background:var(--code)}\
+blockquote[class^=markdown-alert]::before{display:block;font-weight:600;margin-bottom:.2rem}\
+.markdown-alert-note{border-color:#1f6fb2!important}.markdown-alert-note::before{content:\"Note\"}\
+.markdown-alert-tip{border-color:#2f8f46!important}.markdown-alert-tip::before{content:\"Tip\"}\
+.markdown-alert-important{border-color:#8250df!important}.markdown-alert-important::before{content:\"Important\"}\
+.markdown-alert-warning{border-color:#b87333!important}.markdown-alert-warning::before{content:\"Warning\"}\
+.markdown-alert-caution{border-color:#c0392b!important}.markdown-alert-caution::before{content:\"Caution\"}\
 .pager{display:flex;justify-content:space-between;gap:1rem;margin-top:3rem;border-top:1px solid var(--line);padding-top:1rem}\
 @media (max-width:760px){.layout{display:block}nav.sidebar{position:static;max-height:none;border-right:0;border-bottom:1px solid var(--line)}main{padding:1rem}}\
 @media print{nav.sidebar,.pager,header.site{display:none}main{max-width:none;padding:0}a{color:inherit}}";

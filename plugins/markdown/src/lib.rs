@@ -4,6 +4,7 @@
 //! Layout: `page` renders one page (front matter, GFM, link rewriting), `site`
 //! walks a folder and writes the pages, the assets and an index.
 
+pub mod include;
 pub mod layout;
 pub mod links;
 pub mod nav;

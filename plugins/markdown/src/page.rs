@@ -72,6 +72,8 @@ fn options() -> Options {
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS
         | Options::ENABLE_HEADING_ATTRIBUTES
+        // `> [!NOTE]` and its kin (GitHub's alerts).
+        | Options::ENABLE_GFM
 }
 
 /// Rewrites a relative link to a `.md` file into a link to its `.html` page.
@@ -288,6 +290,19 @@ mod tests {
         let page = render("---\nweight: 2\ndraft: true\n---\ntext", "p");
         assert_eq!((page.weight, page.draft), (Some(2.0), true));
         assert_eq!(render("---\norder: \"5\"\n---\n", "p").weight, Some(5.0));
+    }
+
+    #[test]
+    fn admonitions_are_marked_by_kind() {
+        let page = render("> [!WARNING]\n> Mind the gap.\n", "p");
+        assert!(
+            page.body
+                .contains("<blockquote class=\"markdown-alert-warning\">"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("Mind the gap."), "{}", page.body);
+        assert!(!page.body.contains("[!WARNING]"), "{}", page.body);
     }
 
     #[test]

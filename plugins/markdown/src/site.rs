@@ -1,5 +1,6 @@
 //! A folder of markdown to a folder of HTML, with an index.
 
+use crate::include;
 use crate::layout::{self, Frame, html_path};
 use crate::links;
 use crate::nav::{self, Entry, PageFacts};
@@ -97,6 +98,7 @@ pub fn build(source: &Path, out: &Path, name: &str) -> Result<Built, String> {
                 Some(fs::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?);
         } else if is_markdown(rel) {
             let text = fs::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?;
+            let text = include::expand(&text, &path, source)?;
             let stem = rel
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
