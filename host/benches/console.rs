@@ -10,8 +10,7 @@
 mod support;
 
 use copper_wasm::bus::Bus;
-use copper_wasm::protocol::{Object, Status};
-use copper_wasm::{Host, HostConfig, runner, telemetry};
+use copper_wasm::{Host, HostConfig, telemetry};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -26,23 +25,11 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// p50 and p99 of `n` sequential `testkit/echo` requests, in ms.
 async fn round(bus: &Bus, n: usize) -> (f64, f64) {
-    let mut fields = Object::new();
-    fields.insert("action".into(), json!("testkit/echo"));
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let finish = runner::request(
-            bus,
-            "testkit/echo",
-            &fields,
-            Some(Duration::from_secs(10)),
-            |_| {},
-        )
+    let mut samples: Vec<f64> = support::echo_samples(bus, n)
         .await
-        .unwrap();
-        assert_eq!(finish.status, Status::Success);
-        samples.push(t.elapsed().as_secs_f64() * 1e3);
-    }
+        .iter()
+        .map(|d| d.as_secs_f64() * 1e3)
+        .collect();
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
     (at(0.5), at(0.99))

@@ -108,21 +108,7 @@ async fn over_mqtt(address: &BrokerAddress, count: usize, clients: usize) -> (f6
     let mut fields = Object::new();
     fields.insert("action".into(), json!("testkit/echo"));
     let bus = connect("bench-http-mqtt-0".into()).await;
-    let mut samples = Vec::with_capacity(count);
-    for _ in 0..count {
-        let t = Instant::now();
-        let finish = runner::request(
-            &bus,
-            "testkit/echo",
-            &fields,
-            Some(Duration::from_secs(10)),
-            |_| {},
-        )
-        .await
-        .unwrap();
-        assert_eq!(finish.status, Status::Success);
-        samples.push(t.elapsed());
-    }
+    let mut samples = support::echo_samples(&bus, count).await;
     samples.sort();
     let p50 = samples[samples.len() / 2].as_secs_f64() * 1e3;
     bus.close().await;

@@ -35,3 +35,26 @@ pub fn rss_mb(pid: u32) -> f64 {
         .unwrap();
     kb / 1024.0
 }
+
+/// The time of each of `n` sequential `testkit/echo` requests on `bus`, through
+/// the runner's `request` (as a workflow's step makes them).
+pub async fn echo_samples(bus: &copper_wasm::bus::Bus, n: usize) -> Vec<std::time::Duration> {
+    let mut fields = copper_wasm::protocol::Object::new();
+    fields.insert("action".into(), "testkit/echo".into());
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = std::time::Instant::now();
+        let finish = copper_wasm::runner::request(
+            bus,
+            "testkit/echo",
+            &fields,
+            Some(std::time::Duration::from_secs(10)),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(finish.status, copper_wasm::protocol::Status::Success);
+        samples.push(t.elapsed());
+    }
+    samples
+}
