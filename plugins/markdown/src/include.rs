@@ -1,7 +1,8 @@
 //! mdBook's includes, resolved before a page is rendered, inside the tree only:
 //! `{{#include file}}`, `{{#include file:anchor}}`, `{{#include file:2:10}}` (and
 //! `:2`, `:2:`, `::10`), and `{{#rustdoc_include …}}` (the same lines, with
-//! rustdoc's hidden lines, `# …`, dropped). `\{{#include …}}` stays as written.
+//! rustdoc's hidden lines, `# …`, dropped). `\{{#include …}}`, and one in inline
+//! code, stay as written.
 //! A file that leaves the tree, or is not there, is an error naming the page
 //! and line.
 
@@ -23,6 +24,15 @@ pub fn expand(text: &str, page: &str, root: &Path) -> Result<String, String> {
         if let Some(kept) = before.strip_suffix('\\') {
             // Escaped: kept as written, without its backslash.
             out.push_str(kept);
+            out.push_str("{{#");
+            rest = &rest[at + 3..];
+            continue;
+        }
+        // Inside inline code a directive is being written about, not used: kept
+        // as written.
+        let offset = text.len() - rest.len() + at;
+        if in_inline_code(&text[..offset]) {
+            out.push_str(before);
             out.push_str("{{#");
             rest = &rest[at + 3..];
             continue;
@@ -62,6 +72,29 @@ pub fn expand(text: &str, page: &str, root: &Path) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// True when the end of `before` is inside an inline code span: an odd number of
+/// backticks since its paragraph began, outside fenced code blocks (where an
+/// include is what it is for).
+fn in_inline_code(before: &str) -> bool {
+    let mut fenced = false;
+    let mut ticks = 0;
+    let mut lines = before.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        let last = lines.peek().is_none();
+        let trimmed = line.trim_start();
+        if !last && (trimmed.starts_with("```") || trimmed.starts_with("~~~")) {
+            fenced = !fenced;
+            ticks = 0;
+        } else if fenced {
+        } else if !last && trimmed.is_empty() {
+            ticks = 0;
+        } else {
+            ticks += line.matches('`').count();
+        }
+    }
+    !fenced && ticks % 2 == 1
 }
 
 /// The lines `argument` (`file[:anchor|:from:to]`) names, and the file's path.
@@ -188,6 +221,19 @@ mod tests {
             "{{#include src/main.rs}}"
         );
         assert_eq!(got("{{#title Mine}}"), "{{#title Mine}}");
+        assert_eq!(
+            got("write `{{#include file}}` to include"),
+            "write `{{#include file}}` to include"
+        );
+        assert_eq!(
+            got("```\n{{#include src/main.rs:2}}\n```"),
+            "```\nuse std::io;\n```"
+        );
+        assert_eq!(got("a `{{#include\nfile}}` b"), "a `{{#include\nfile}}` b");
+        assert_eq!(
+            got("`x`\n\n```rust\n{{#include src/main.rs:2}}\n```\n"),
+            "`x`\n\n```rust\nuse std::io;\n```\n"
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 
