@@ -136,13 +136,23 @@ pub async fn daemon_after_copper_s_workflow(root: &Path) -> (Daemon, GitServer) 
     let started = post(&agent(), &format!("{}/v1/runs", daemon.url), &workflow);
     assert_eq!(started.status, 201, "{}", started.body);
     let run = format!("{}{}", daemon.url, started.body["url"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while get(&agent(), &run).body["status"] == "running" {
-        assert!(Instant::now() < deadline, "copper's workflow never ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(get(&agent(), &run).body["status"], "success");
+    let ended = run_ended(&run, Duration::from_secs(120)).await;
+    assert_eq!(ended["status"], "success", "{ended}");
     (daemon, git)
+}
+
+/// The state of the run at `url` (`…/v1/runs/<id>`) once it is no longer
+/// running; fails past `bound`.
+pub async fn run_ended(url: &str, bound: Duration) -> Value {
+    let deadline = Instant::now() + bound;
+    loop {
+        let state = get(&agent(), url).body;
+        if state["status"] != "running" {
+            return state;
+        }
+        assert!(Instant::now() < deadline, "the run at {url} never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// `GET url`, read.

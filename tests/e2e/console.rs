@@ -4,9 +4,9 @@
 //! stopped from its button, and the system graph after copper's own workflow.
 //! Each test writes screenshots to `target/screenshots/` (docs/console.md).
 
-use crate::api::{Daemon, agent, daemon, daemon_after_copper_s_workflow, get, post};
+use crate::api::{Daemon, agent, daemon, daemon_after_copper_s_workflow, get, post, run_ended};
 use crate::support::browser::Browser;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -130,12 +130,7 @@ async fn a_failed_step_shows_its_error_and_its_log() {
     let workflow = "name: broken\nsteps:\n  - id: first\n    action: testkit/echo\n  - id: second\n    action: testkit/progress\n    resource: \"not a name!\"\n    needs: [first]\n";
     let id = start_run(&daemon, workflow);
     let run = format!("{}/v1/runs/{id}", daemon.url);
-    let deadline = Instant::now() + WAIT;
-    while get(&agent(), &run).body["status"] == "running" {
-        assert!(Instant::now() < deadline, "the run never ended");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let error = get(&agent(), &run).body["steps"]["second"]["error"]
+    let error = run_ended(&run, WAIT).await["steps"]["second"]["error"]
         .as_str()
         .unwrap_or_default()
         .to_string();

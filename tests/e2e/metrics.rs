@@ -1,8 +1,8 @@
 //! `/metrics` on the real daemon, read by a Prometheus text-format parser: the
 //! counters of a known run and of known calls, the latency histogram, the load.
 
-use crate::api::{agent, daemon, get, post};
-use std::time::{Duration, Instant};
+use crate::api::{agent, daemon, post, run_ended};
+use std::time::Duration;
 
 /// The value of `metric` whose labels are all of `labels`, summed over the rest.
 fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
@@ -60,11 +60,7 @@ async fn the_counters_of_known_calls_and_a_known_run_are_scraped() {
     let started = post(&http, &format!("{}/v1/runs", daemon.url), workflow);
     assert_eq!(started.status, 201, "{}", started.body);
     let run = format!("{}{}", daemon.url, started.body["url"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&http, &run).body["status"] == "running" {
-        assert!(Instant::now() < deadline, "the run never ended");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    run_ended(&run, Duration::from_secs(30)).await;
 
     let (text, scrape) = scrape(&daemon.url);
     let echo = [("service", "testkit"), ("action", "testkit/echo")];

@@ -21,7 +21,12 @@ impl Bus {
     /// session, disconnected): what rumqttc would queue now it would send in the
     /// next session even if the broker kept none of ours.
     pub(super) fn hold(&self, topic: &str, qos: QoS, retain: bool, payload: &mut Vec<u8>) -> bool {
-        if !self.shared.persistent || self.shared.client.mqtt().is_none() {
+        // Connected (nearly always): no lock. The check under the lock below is
+        // the one that decides against a reconnection under way.
+        if !self.shared.persistent
+            || self.shared.client.mqtt().is_none()
+            || *self.shared.connected.borrow()
+        {
             return false;
         }
         let mut held = self.shared.held.lock().expect("held lock");
