@@ -56,6 +56,8 @@ pub struct EmbeddedBroker {
     links: Arc<std::sync::Mutex<Vec<Link>>>,
     /// Who may come in over TCP.
     credentials: Arc<RwLock<Credentials>>,
+    /// How many TCP clients have been let in so far.
+    admitted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl EmbeddedBroker {
@@ -128,11 +130,13 @@ impl EmbeddedBroker {
             .set_nonblocking(true)
             .map_err(|source| BrokerError::Bind { addr, source })?;
         let credentials = Arc::new(RwLock::new(credentials));
+        let admitted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let door = relay::Door {
             inner,
             credentials: credentials.clone(),
             relay_login,
             trace,
+            admitted: admitted.clone(),
         };
         std::thread::Builder::new()
             .name("mqtt-relay".into())
@@ -143,7 +147,14 @@ impl EmbeddedBroker {
             addr,
             links: Arc::new(std::sync::Mutex::new(links)),
             credentials,
+            admitted,
         })
+    }
+
+    /// How many clients have come in over TCP so far (the host's own clients
+    /// use in-process links and are not counted).
+    pub fn tcp_clients(&self) -> usize {
+        self.admitted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// An in-process link, while any is left.

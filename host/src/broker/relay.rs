@@ -40,6 +40,8 @@ pub(super) struct Door {
     pub relay_login: Login,
     /// Where what clients publish and subscribe to is recorded.
     pub trace: crate::trace::Trace,
+    /// How many clients have been let in so far.
+    pub admitted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Accepts clients on `listener` for ever.
@@ -103,6 +105,8 @@ async fn connect(client: TcpStream, peer: SocketAddr, door: Door) -> std::io::Re
             return client_write.shutdown().await;
         }
     };
+    door.admitted
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let upstream = TcpStream::connect(door.inner).await?;
     upstream.set_nodelay(true)?;
     let (mut upstream_read, mut upstream_write) = upstream.into_split();

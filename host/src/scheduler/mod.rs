@@ -288,6 +288,8 @@ pub struct Serving {
     hosts: Hosts,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    /// The embedded broker, when the host is on its own.
+    embedded: Option<crate::broker::EmbeddedBroker>,
 }
 
 /// Why services cannot be served.
@@ -463,11 +465,23 @@ pub async fn serve(
         hosts,
         tracker,
         shutdown,
+        embedded: connector.embedded().cloned(),
     })
 }
 
 /// How long a stopping host waits for its backlog to stop arriving.
 const QUIET: Duration = Duration::from_millis(300);
+
+/// How long [`Serving::stop`] waits, once nothing is in flight, for requests
+/// still on their way: [`QUIET`], unless the broker is the embedded one and no
+/// client ever came in over TCP. Then every client is in this process, none
+/// asks anything more of a host that stops, and the broker ends with it.
+fn quiet(embedded: Option<&crate::broker::EmbeddedBroker>) -> Duration {
+    match embedded {
+        Some(broker) if broker.tcp_clients() == 0 => Duration::ZERO,
+        _ => QUIET,
+    }
+}
 
 impl Serving {
     /// This host's presence now.
@@ -506,7 +520,8 @@ impl Serving {
                 served.bus.stop_receiving(filter);
             }
         }
-        while !self.served.iter().all(|s| s.lane.idle(QUIET)) {
+        let quiet = quiet(self.embedded.as_ref());
+        while !self.served.iter().all(|s| s.lane.idle(quiet)) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.shutdown.cancel();
