@@ -713,12 +713,21 @@ fn unescape(text: &str) -> String {
 /// (and its anchor); an accepted virtual path is the root or under it, without
 /// `.` or `..`.
 pub fn markdown(data: &[u8]) {
-    use copper_markdown::page;
+    use copper_markdown::{layout, page};
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let page = page::render(text, "stem");
-    let document = page::document(&page.title, &page.body, "../index.html");
+    let frame = layout::Frame {
+        site: "site",
+        entries: &[],
+        current: None,
+        root: "../",
+        base_url: None,
+        head: "",
+        sidebar: None,
+    };
+    let document = layout::page(&frame, "p.html", &page.title, &page.body, &page.headings);
     let title = page::escape(&page.title);
     assert!(
         document.contains(&format!("<title>{title}</title>")),

@@ -25,6 +25,7 @@ mod protocol;
 mod reload;
 mod services_file;
 mod sharing;
+mod site_in_browser;
 mod support;
 mod triggers;
 mod website;

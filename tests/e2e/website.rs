@@ -101,119 +101,210 @@ fn copper_website_workflow_runs_through_mosquitto() {
     );
 }
 
-/// A small mdBook-style book built by the real component: the tree and order
-/// of its SUMMARY.md in every page's sidebar, previous and next, and its broken
-/// link reported in the results and the log, with its page and line.
-#[test]
-fn a_book_with_a_summary_gets_its_sidebar_pager_and_broken_links() {
-    let root = tempfile::tempdir().unwrap();
-    let book = root.path().join(".copper/fetch/book");
-    std::fs::create_dir_all(book.join("guide")).unwrap();
-    let write = |path: &str, text: &str| std::fs::write(book.join(path), text).unwrap();
+/// Writes a small mdBook-style book under `book`: a SUMMARY.md with a part and a
+/// nested chapter, an include with an anchor from outside the book's folder (in
+/// its repository), an admonition, Rust code, an image, and a broken link. The
+/// word "zeppelin" is only in guide/airships.md.
+pub fn write_book(book: &Path) {
+    let write = |path: &str, bytes: &[u8]| {
+        let path = book.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
     write(
-        "SUMMARY.md",
-        "# Summary\n\n[Introduction](intro.md)\n\n# User guide\n\n- [Getting started](guide/start.md)\n  - [Installing](guide/install.md)\n",
-    );
-    write(
-        "intro.md",
-        "# Introduction\n\nRead [the guide](guide/start.md).\n",
+        "src/SUMMARY.md",
+        b"# Summary\n\n[Introduction](intro.md)\n\n# User guide\n\n- [Getting started](guide/start.md)\n  - [Installing](guide/install.md)\n- [Airships](guide/airships.md)\n",
     );
     write(
-        "guide/start.md",
-        "# Getting started\n\n## First\n\n## Second\n\nThen [install](install.md#from-debian), not [this](missing.md).\n",
+        "src/intro.md",
+        b"# Introduction\n\nRead [the guide](guide/start.md).\n\n![Ferris the crab](img/ferris.png)\n",
     );
     write(
-        "guide/install.md",
-        "# Installing\n\n## From Debian\n\n> [!NOTE]\n> Root is needed.\n\n```rust\n{{#include ../code/main.rs:body}}\n```\n",
+        "src/guide/start.md",
+        b"# Getting started\n\n## First\n\n```rust\nfn main() {\n    println!(\"hello\");\n}\n```\n\n## Second\n\nThen [install](install.md#from-debian), not [this](missing.md).\n",
     );
-    std::fs::create_dir_all(book.join("code")).unwrap();
     write(
-        "code/main.rs",
-        "use std::io;\n// ANCHOR: body\nfn main() {}\n// ANCHOR_END: body\n",
+        "src/guide/install.md",
+        b"# Installing\n\n## From Debian\n\n> [!NOTE]\n> Root is needed.\n\n```rust\n{{#rustdoc_include ../../listings/main.rs:body}}\n```\n",
     );
-    let out = output(copper(root.path()).args([
-        "call",
-        "markdown/build",
-        "--input",
-        r#"{"path": "/fetch/book", "out": "/web/book"}"#,
-    ]));
-    out.assert_success();
-    let finish: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let entry = &finish[0];
-    assert_eq!(entry["pages"], 3, "{entry}");
-    assert_eq!(entry["broken_links"], 1, "{entry}");
-    assert_eq!(
-        entry["broken"][0], "guide/start.md:7: missing.md",
-        "{entry}"
+    write(
+        "src/guide/airships.md",
+        b"# Airships\n\nA zeppelin floats over the harbour.\n",
     );
-    assert!(entry["duration_ms"].is_u64(), "{entry}");
-    assert!(out.stderr.contains("1 broken links"), "{}", out.stderr);
-    let site = root.path().join(".copper/web/book");
-    let start = std::fs::read_to_string(site.join("guide/start.html")).unwrap();
-    for expected in [
-        "<li class=\"part\">User guide",
-        "href=\"../guide/start.html\" aria-current=\"page\">Getting started</a>",
-        "rel=\"prev\" href=\"../intro.html\">← Introduction</a>",
-        "rel=\"next\" href=\"../guide/install.html\">Installing →</a>",
-        "<a href=\"#first\">First</a>",
-        "<h2 id=\"second\">Second</h2>",
-        "href=\"install.html#from-debian\"",
-    ] {
-        assert!(start.contains(expected), "{expected} not in {start}");
-    }
-    let install = std::fs::read_to_string(site.join("guide/install.html")).unwrap();
-    assert!(
-        install.contains("fn main() {}") && !install.contains("use std::io"),
-        "{install}"
+    write(
+        "listings/main.rs",
+        b"use std::io;\n// ANCHOR: body\nfn main() {\n# let hidden = 1;\n    let kept = 2;\n}\n// ANCHOR_END: body\n",
     );
-    assert!(
-        !install.contains("ANCHOR") && !install.contains("{{#include"),
-        "{install}"
-    );
-    assert!(
-        install.contains("class=\"markdown-alert-note\""),
-        "{install}"
-    );
-    let intro = std::fs::read_to_string(site.join("intro.html")).unwrap();
-    let order: Vec<usize> = ["intro.html\"", "guide/start.html\"", "guide/install.html\""]
-        .iter()
-        .map(|href| {
-            intro
-                .find(href)
-                .unwrap_or_else(|| panic!("{href} in {intro}"))
-        })
-        .collect();
-    assert!(
-        order.windows(2).all(|w| w[0] < w[1]),
-        "the summary's order: {intro}"
-    );
+    let png = repo_root().join("tests/fixtures/astro-big-doc/content/images/github-dark.png");
+    write("src/img/ferris.png", &std::fs::read(png).unwrap());
 }
 
-/// An include that climbs out of the fetched tree fails the build, naming the
-/// page and the line; nothing of the other file is read.
+/// The book built by the real component with every input: the tree and order of
+/// its SUMMARY.md in every page's sidebar, previous and next, highlighted code,
+/// the include resolved from the repository around the book, the image copied
+/// with its link, the search index, the theme, and the broken link reported in
+/// the results and the log with its page and line.
 #[test]
-fn an_include_that_leaves_the_tree_fails_the_build_at_its_line() {
+fn a_book_with_a_summary_gets_its_sidebar_pager_code_search_and_broken_links() {
     let root = tempfile::tempdir().unwrap();
-    let fetched = root.path().join(".copper/fetch");
-    std::fs::create_dir_all(fetched.join("book/guide")).unwrap();
-    std::fs::write(fetched.join("secret.txt"), "not for the site").unwrap();
+    write_book(&root.path().join(".copper/fetch/book"));
+    let theme = root.path().join(".copper/fetch/theme");
+    std::fs::create_dir_all(&theme).unwrap();
+    std::fs::write(theme.join("style.css"), "body{max-width:40rem}\n").unwrap();
+    std::fs::write(theme.join("logo.svg"), "<svg/>").unwrap();
     std::fs::write(
-        fetched.join("book/guide/bad.md"),
-        "# Bad\n\n{{#include ../../secret.txt}}\n",
+        theme.join("head.html"),
+        "<meta name=\"theme-test\" content=\"themed\">",
     )
     .unwrap();
     let out = output(copper(root.path()).args([
         "call",
         "markdown/build",
         "--input",
-        r#"{"path": "/fetch/book", "out": "/web/book"}"#,
+        r#"{"path": "/fetch/book/src", "out": "/web/book", "title": "The Airship Book",
+            "base_url": "https://example.org/book", "theme": "/fetch/theme"}"#,
     ]));
-    out.assert_exit(1);
-    assert!(
-        out.stderr
-            .contains("guide/bad.md:3: {{#include ../../secret.txt}}: leaves the tree"),
-        "{}",
-        out.stderr
+    out.assert_success();
+    let finish: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let entry = &finish[0];
+    assert_eq!(entry["pages"], 4, "{entry}");
+    assert_eq!(entry["assets"], 1, "the image: {entry}");
+    assert_eq!(entry["broken_links"], 1, "{entry}");
+    assert_eq!(
+        entry["broken"][0], "guide/start.md:13: missing.md",
+        "{entry}"
     );
-    assert!(!out.stdout.contains("not for the site") && !out.stderr.contains("not for the site"));
+    assert!(entry["sections"].as_u64().unwrap() >= 6, "{entry}");
+    assert!(entry["bytes"].as_u64().unwrap() > 10_000, "{entry}");
+    assert!(entry["duration_ms"].is_u64(), "{entry}");
+    assert!(out.stderr.contains("1 broken links"), "{}", out.stderr);
+    let site = root.path().join(".copper/web/book");
+    let read = |path: &str| {
+        std::fs::read_to_string(site.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let start = read("guide/start.html");
+    for expected in [
+        "<li class=\"part\"><span class=\"part-title\">User guide</span>",
+        "href=\"../guide/start.html\" aria-current=\"page\">Getting started</a>",
+        "rel=\"prev\" href=\"../intro.html\">← Introduction</a>",
+        "rel=\"next\" href=\"../guide/install.html\">Installing →</a>",
+        "<a href=\"#first\">First</a>",
+        "<h2 id=\"second\">Second</h2>",
+        "href=\"install.html#from-debian\"",
+        // Highlighted at build time: the keyword in a span of its scope.
+        "<pre class=\"sm-hl-root\"><code class=\"language-rust\">",
+        "<span class=\"sm-hl-s-keyword-other-fn-rust\"><span>fn</span></span>",
+        // The inputs: the title, the canonical address, the theme's head.
+        ">The Airship Book</a>",
+        "<link rel=\"canonical\" href=\"https://example.org/book/guide/start.html\">",
+        "<meta name=\"theme-test\" content=\"themed\">",
+        "<link rel=\"stylesheet\" href=\"../_site/style.css\">",
+        "<input type=\"search\" id=\"search\"",
+    ] {
+        assert!(start.contains(expected), "{expected} not in {start}");
+    }
+    let install = read("guide/install.html");
+    assert!(
+        install.contains("kept")
+            && !install.contains("use std::io")
+            && !install.contains("let hidden"),
+        "the anchor's lines, without rustdoc's hidden one: {install}"
+    );
+    assert!(
+        !install.contains("ANCHOR") && !install.contains("{{#"),
+        "{install}"
+    );
+    assert!(
+        install.contains("class=\"markdown-alert-note\""),
+        "{install}"
+    );
+    let intro = read("intro.html");
+    assert!(
+        intro.contains("<img src=\"img/ferris.png\" alt=\"Ferris the crab\""),
+        "{intro}"
+    );
+    assert_eq!(
+        std::fs::read(site.join("img/ferris.png")).unwrap(),
+        std::fs::read(root.path().join(".copper/fetch/book/src/img/ferris.png")).unwrap()
+    );
+    let order: Vec<usize> = [
+        "intro.html\"",
+        "guide/start.html\"",
+        "guide/install.html\"",
+        "guide/airships.html\"",
+    ]
+    .iter()
+    .map(|href| {
+        intro
+            .find(href)
+            .unwrap_or_else(|| panic!("{href} in {intro}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "the summary's order: {intro}"
+    );
+    // The search index: a script, so that it loads from file:// too.
+    let index = read("_site/searchindex.js");
+    let text: String = serde_json::from_str(
+        index
+            .strip_prefix("window.copperSearchIndex=JSON.parse(")
+            .and_then(|s| s.trim_end().strip_suffix(");"))
+            .unwrap(),
+    )
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let docs = json["docs"].as_array().unwrap();
+    let zeppelin = json["terms"]["zeppelin"].as_array().unwrap();
+    assert_eq!(zeppelin.len(), 2, "one section holds it: {zeppelin:?}");
+    let doc = &docs[zeppelin[0].as_u64().unwrap() as usize];
+    assert_eq!(doc[0], "guide/airships.html#airships", "{doc}");
+    assert!(read("_site/search.js").contains("copperSearchIndex"));
+    assert!(read("_site/highlight.css").contains(".sm-hl-root"));
+    // The theme's files replace and join the defaults.
+    assert_eq!(read("_site/style.css"), "body{max-width:40rem}\n");
+    assert_eq!(read("_site/logo.svg"), "<svg/>");
+    assert!(!site.join("_site/head.html").exists());
+    let sitemap = read("sitemap.xml");
+    assert!(
+        sitemap.contains("<loc>https://example.org/book/guide/airships.html</loc>"),
+        "{sitemap}"
+    );
+}
+
+/// An include that climbs out of the fetched tree, or goes through a symbolic
+/// link inside it, fails the build, naming the page and the line; nothing of
+/// the other file is read.
+#[test]
+fn an_include_that_leaves_the_tree_fails_the_build_at_its_line() {
+    let root = tempfile::tempdir().unwrap();
+    let fetched = root.path().join(".copper/fetch");
+    std::fs::create_dir_all(fetched.join("book/guide")).unwrap();
+    std::fs::write(fetched.join("secret.txt"), "not for the site").unwrap();
+    std::os::unix::fs::symlink("..", fetched.join("book/linked")).unwrap();
+    for (include, why) in [
+        ("../../secret.txt", "leaves the tree"),
+        (
+            "../linked/secret.txt",
+            "linked/secret.txt goes through a symbolic link",
+        ),
+    ] {
+        std::fs::write(
+            fetched.join("book/guide/bad.md"),
+            format!("# Bad\n\n{{{{#include {include}}}}}\n"),
+        )
+        .unwrap();
+        let out = output(copper(root.path()).args([
+            "call",
+            "markdown/build",
+            "--input",
+            r#"{"path": "/fetch/book", "out": "/web/book"}"#,
+        ]));
+        out.assert_exit(1);
+        let expected = format!("guide/bad.md:3: {{{{#include {include}}}}}: {why}");
+        assert!(out.stderr.contains(&expected), "{expected}: {}", out.stderr);
+        assert!(
+            !out.stdout.contains("not for the site") && !out.stderr.contains("not for the site")
+        );
+    }
 }

@@ -6,18 +6,46 @@
 //! A file that leaves the tree, or is not there, is an error naming the page
 //! and line.
 
+use crate::files;
 use crate::links::resolve;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// The tree includes read from, with what was learnt of it: the folders found
+/// not to be symbolic links, and the files read (a file included twice is read
+/// once).
+pub struct Tree {
+    root: PathBuf,
+    real: HashSet<String>,
+    read: HashMap<String, String>,
+}
+
+impl Tree {
+    /// The tree at `root`.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            real: HashSet::new(),
+            read: HashMap::new(),
+        }
+    }
+}
 
 /// `text` of page `page` (its path in the tree, with `/`) with every include
 /// replaced by what it names, read from `root`.
 pub fn expand(text: &str, page: &str, root: &Path) -> Result<String, String> {
+    expand_in(&mut Tree::new(root), text, page)
+}
+
+/// As [`expand`], in a tree already known in part.
+pub fn expand_in(tree: &mut Tree, text: &str, page: &str) -> Result<String, String> {
     if !text.contains("{{#") {
         return Ok(text.to_string());
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut line = 1;
+    let mut code = Code::default();
     while let Some(at) = rest.find("{{#") {
         let before = &rest[..at];
         line += before.matches('\n').count();
@@ -31,7 +59,7 @@ pub fn expand(text: &str, page: &str, root: &Path) -> Result<String, String> {
         // Inside inline code a directive is being written about, not used: kept
         // as written.
         let offset = text.len() - rest.len() + at;
-        if in_inline_code(&text[..offset]) {
+        if code.inline_at(text, offset) {
             out.push_str(before);
             out.push_str("{{#");
             rest = &rest[at + 3..];
@@ -47,9 +75,9 @@ pub fn expand(text: &str, page: &str, root: &Path) -> Result<String, String> {
             .split_once(char::is_whitespace)
             .unwrap_or((directive, ""));
         let included = match kind {
-            "include" => Some(read(argument.trim(), page, root, line)?.0),
+            "include" => Some(read(argument.trim(), page, tree, line)?.0),
             "rustdoc_include" => {
-                let (lines, _) = read(argument.trim(), page, root, line)?;
+                let (lines, _) = read(argument.trim(), page, tree, line)?;
                 Some(
                     lines
                         .lines()
@@ -74,31 +102,48 @@ pub fn expand(text: &str, page: &str, root: &Path) -> Result<String, String> {
     Ok(out)
 }
 
-/// True when the end of `before` is inside an inline code span: an odd number of
-/// backticks since its paragraph began, outside fenced code blocks (where an
-/// include is what it is for).
-fn in_inline_code(before: &str) -> bool {
-    let mut fenced = false;
-    let mut ticks = 0;
-    let mut lines = before.split('\n').peekable();
-    while let Some(line) = lines.next() {
-        let last = lines.peek().is_none();
-        let trimmed = line.trim_start();
-        if !last && (trimmed.starts_with("```") || trimmed.starts_with("~~~")) {
-            fenced = !fenced;
-            ticks = 0;
-        } else if fenced {
-        } else if !last && trimmed.is_empty() {
-            ticks = 0;
-        } else {
-            ticks += line.matches('`').count();
+/// Where a scan of the text has got to: the lines before `done`, read once
+/// however many directives the page holds.
+#[derive(Default)]
+struct Code {
+    done: usize,
+    fenced: bool,
+    ticks: usize,
+}
+
+impl Code {
+    /// True when `offset` of `text` is inside an inline code span: an odd number
+    /// of backticks since its paragraph began, outside fenced code blocks (where
+    /// an include is what it is for). Offsets must come in order.
+    fn inline_at(&mut self, text: &str, offset: usize) -> bool {
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        if line_start > self.done {
+            for line in text[self.done..line_start - 1].split('\n') {
+                let trimmed = line.trim_start();
+                if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+                    self.fenced = !self.fenced;
+                    self.ticks = 0;
+                } else if self.fenced {
+                } else if trimmed.is_empty() {
+                    self.ticks = 0;
+                } else {
+                    self.ticks += line.matches('`').count();
+                }
+            }
+            self.done = line_start;
         }
+        let partial = &text[line_start..offset];
+        !self.fenced && (self.ticks + partial.matches('`').count()) % 2 == 1
     }
-    !fenced && ticks % 2 == 1
 }
 
 /// The lines `argument` (`file[:anchor|:from:to]`) names, and the file's path.
-fn read(argument: &str, page: &str, root: &Path, line: usize) -> Result<(String, String), String> {
+fn read(
+    argument: &str,
+    page: &str,
+    tree: &mut Tree,
+    line: usize,
+) -> Result<(String, String), String> {
     let here = |why: String| format!("{page}:{line}: {{{{#include {argument}}}}}: {why}");
     let (file, selector) = match argument.split_once(':') {
         Some((file, selector)) => (file, Some(selector)),
@@ -111,15 +156,34 @@ fn read(argument: &str, page: &str, root: &Path, line: usize) -> Result<(String,
         return Err(here("leaves the tree".into()));
     };
     // Nor through a link: each folder on the way, and the file, must be real.
-    let mut walked = root.to_path_buf();
-    for part in path.split('/') {
-        walked.push(part);
-        if std::fs::symlink_metadata(&walked).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(here(format!("{path} goes through a symbolic link")));
+    let text = match tree.read.get(&path) {
+        Some(text) => text.clone(),
+        None => {
+            // Nor through a link: each folder on the way, and the file, must be real.
+            let mut walked = String::new();
+            for part in path.split('/') {
+                if !walked.is_empty() {
+                    walked.push('/');
+                }
+                walked.push_str(part);
+                if tree.real.contains(&walked) {
+                    continue;
+                }
+                if std::fs::symlink_metadata(tree.root.join(&walked))
+                    .is_ok_and(|m| m.file_type().is_symlink())
+                {
+                    return Err(here(format!("{path} goes through a symbolic link")));
+                }
+                if walked.len() < path.len() {
+                    tree.real.insert(walked.clone());
+                }
+            }
+            let text = files::read_to_string(&tree.root.join(&path))
+                .map_err(|e| here(format!("cannot read {path}: {e}")))?;
+            tree.read.insert(path.clone(), text.clone());
+            text
         }
-    }
-    let text = std::fs::read_to_string(root.join(&path))
-        .map_err(|e| here(format!("cannot read {path}: {e}")))?;
+    };
     let lines: Vec<&str> = text.lines().collect();
     let marker = |l: &str| l.contains("ANCHOR:") || l.contains("ANCHOR_END:");
     let chosen: Vec<&str> = match selector {

@@ -5,29 +5,8 @@
 use crate::nav::Entry;
 use crate::page::escape;
 
-/// The theme, in every page (no file to fetch, so it works from `file://`).
-pub const STYLE: &str = ":root{color-scheme:light dark;--fg:#1d1c1a;--bg:#fdfcfa;--muted:#6b6760;--line:#e2ded7;--accent:#1f6fb2;--code:#f3f1ed}\
-@media (prefers-color-scheme:dark){:root{--fg:#e9e6e1;--bg:#181715;--muted:#a39e95;--line:#37342f;--accent:#7ab4ea;--code:#242220}}\
-*{box-sizing:border-box}body{margin:0;font:16px/1.6 system-ui,-apple-system,\"Segoe UI\",sans-serif;color:var(--fg);background:var(--bg)}\
-a{color:var(--accent)}header.site{padding:.6rem 1rem;border-bottom:1px solid var(--line);font-weight:600}header.site a{color:var(--fg);text-decoration:none}\
-.layout{display:flex;max-width:80rem;margin:0 auto}nav.sidebar{flex:0 0 17rem;padding:1rem;border-right:1px solid var(--line);font-size:.92rem;position:sticky;top:0;max-height:100vh;overflow:auto}\
-nav.sidebar ul{list-style:none;margin:0;padding-left:.9rem}nav.sidebar>ul{padding-left:0}nav.sidebar li{margin:.15rem 0}\
-nav.sidebar a{text-decoration:none;color:var(--fg)}nav.sidebar a[aria-current=page]{color:var(--accent);font-weight:600}nav.sidebar .part{margin-top:.8rem;color:var(--muted);font-weight:600;text-transform:uppercase;font-size:.78rem}\
-main{flex:1;min-width:0;padding:1rem 2rem 3rem;max-width:52rem}.breadcrumbs{font-size:.85rem;color:var(--muted)}.breadcrumbs a{color:var(--muted)}\
-.toc{border-left:3px solid var(--line);padding:.2rem .9rem;margin:1rem 0;font-size:.9rem}.toc ul{margin:.2rem 0;padding-left:1rem}\
-pre,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}pre{background:var(--code);padding:.75rem;overflow:auto;border-radius:6px}\
-table{border-collapse:collapse}td,th{border:1px solid var(--line);padding:.25rem .5rem}img{max-width:100%}\
-blockquote{margin:1rem 0;padding:.4rem 1rem;border-left:4px solid var(--line);color:var(--muted)}\
-blockquote[class^=markdown-alert]{color:var(--fg);border-radius:0 6px 6px 0;background:var(--code)}\
-blockquote[class^=markdown-alert]::before{display:block;font-weight:600;margin-bottom:.2rem}\
-.markdown-alert-note{border-color:#1f6fb2!important}.markdown-alert-note::before{content:\"Note\"}\
-.markdown-alert-tip{border-color:#2f8f46!important}.markdown-alert-tip::before{content:\"Tip\"}\
-.markdown-alert-important{border-color:#8250df!important}.markdown-alert-important::before{content:\"Important\"}\
-.markdown-alert-warning{border-color:#b87333!important}.markdown-alert-warning::before{content:\"Warning\"}\
-.markdown-alert-caution{border-color:#c0392b!important}.markdown-alert-caution::before{content:\"Caution\"}\
-.pager{display:flex;justify-content:space-between;gap:1rem;margin-top:3rem;border-top:1px solid var(--line);padding-top:1rem}\
-@media (max-width:760px){.layout{display:block}nav.sidebar{position:static;max-height:none;border-right:0;border-bottom:1px solid var(--line)}main{padding:1rem}}\
-@media print{nav.sidebar,.pager,header.site{display:none}main{max-width:none;padding:0}a{color:inherit}}";
+/// The default theme, written to `_site/style.css` (a theme folder may replace it).
+pub const STYLE: &str = include_str!("style.css");
 
 /// What a page is drawn with.
 pub struct Frame<'a> {
@@ -39,6 +18,44 @@ pub struct Frame<'a> {
     pub current: Option<&'a str>,
     /// `../` back to the site's root from this page.
     pub root: &'a str,
+    /// Where the site is published (`https://example.org/book/`), for canonical links.
+    pub base_url: Option<&'a str>,
+    /// What the theme adds to every page's `<head>`.
+    pub head: &'a str,
+    /// The sidebar of `entries` made once for every page ([`sidebar_template`]),
+    /// or `None` to make it for this page.
+    pub sidebar: Option<&'a str>,
+}
+
+/// Stands for the way back to the site's root in a [`sidebar_template`].
+const ROOT: char = '\u{1}';
+
+/// The sidebar of `entries` with no page marked and a mark for the way back
+/// to the root: one for all the pages of a site, each filling it in.
+pub fn sidebar_template(entries: &[Entry]) -> String {
+    let root = ROOT.to_string();
+    sidebar(&Frame {
+        site: "",
+        entries,
+        current: None,
+        root: &root,
+        base_url: None,
+        head: "",
+        sidebar: None,
+    })
+}
+
+/// `template` for the page of `frame`: its way back to the root, and its entry marked.
+fn filled(template: &str, frame: &Frame) -> String {
+    let root = escape(frame.root);
+    let mut out = template.replace(ROOT, &root);
+    if let Some(current) = frame.current {
+        let href = format!("href=\"{root}{}\"", escape(&html_path(current)));
+        if let Some(at) = out.find(&href) {
+            out.insert_str(at + href.len(), " aria-current=\"page\"");
+        }
+    }
+    out
 }
 
 /// `guide/intro.md` → `guide/intro.html`.
@@ -52,20 +69,48 @@ pub fn html_path(markdown: &str) -> String {
     }
 }
 
-/// The whole document of a page.
-pub fn page(frame: &Frame, title: &str, body: &str, headings: &[(u8, String, String)]) -> String {
+/// The whole document of the page at `href` (from the site's root).
+pub fn page(
+    frame: &Frame,
+    href: &str,
+    title: &str,
+    body: &str,
+    headings: &[(u8, String, String)],
+) -> String {
+    let root = escape(frame.root);
     let mut out = String::with_capacity(body.len() + 4096);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    // An empty icon: no request for a /favicon.ico the site does not have.
     out.push_str(&format!(
-        "<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        "<title>{}</title>\n<link rel=\"icon\" href=\"data:,\">\n",
         escape(title)
     ));
     out.push_str(&format!(
-        "<header class=\"site\"><a href=\"{}index.html\">{}</a></header>\n<div class=\"layout\">\n",
-        escape(frame.root),
+        "<link rel=\"stylesheet\" href=\"{root}_site/style.css\">\n<link rel=\"stylesheet\" href=\"{root}_site/highlight.css\">\n"
+    ));
+    if let Some(base) = frame.base_url {
+        out.push_str(&format!(
+            "<link rel=\"canonical\" href=\"{}{}\">\n",
+            escape(base),
+            escape(href)
+        ));
+    }
+    out.push_str(&format!(
+        "<script src=\"{root}_site/search.js\" defer></script>\n"
+    ));
+    out.push_str(frame.head);
+    out.push_str("</head>\n<body>\n");
+    out.push_str(&format!(
+        "<header class=\"site\"><a href=\"{root}index.html\">{}</a>\
+         <form class=\"search\" role=\"search\" action=\"javascript:void(0)\">\
+         <input type=\"search\" id=\"search\" placeholder=\"Search (/)\" aria-label=\"Search the site\" autocomplete=\"off\" data-root=\"{root}\">\
+         <ol id=\"search-results\" aria-live=\"polite\" hidden></ol></form></header>\n<div class=\"layout\">\n",
         escape(frame.site)
     ));
-    out.push_str(&sidebar(frame));
+    match frame.sidebar {
+        Some(template) => out.push_str(&filled(template, frame)),
+        None => out.push_str(&sidebar(frame)),
+    }
     out.push_str("<main>\n");
     out.push_str(&breadcrumbs(frame));
     // The table of contents under the page's title, when it starts with one.
@@ -119,9 +164,10 @@ fn sidebar(frame: &Frame) -> String {
                     escape(&entry.title)
                 ));
             }
-            None if entry.depth == 0 => {
-                out.push_str(&format!("<li class=\"part\">{}", escape(&entry.title)))
-            }
+            None if entry.depth == 0 => out.push_str(&format!(
+                "<li class=\"part\"><span class=\"part-title\">{}</span>",
+                escape(&entry.title)
+            )),
             None => out.push_str(&format!("<li><span>{}</span>", escape(&entry.title))),
         }
         open = true;
@@ -227,4 +273,36 @@ fn pager(frame: &Frame) -> String {
         ),
         link(pages.get(at + 1), "next", &|t| format!("{t} →"))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sidebar_filled_from_the_template_is_the_one_made_for_the_page() {
+        let entries = crate::nav::summary(
+            "# Summary\n\n[Intro](intro.md)\n\n# Part\n\n- [A & B](guide/a.md)\n  - [C](guide/c.md)\n- [Draft]()\n",
+        );
+        let template = sidebar_template(&entries);
+        for (current, root) in [
+            (Some("intro.md"), ""),
+            (Some("guide/a.md"), "../"),
+            (Some("guide/c.md"), "../"),
+            (None, ""),
+        ] {
+            let mut frame = Frame {
+                site: "s",
+                entries: &entries,
+                current,
+                root,
+                base_url: None,
+                head: "",
+                sidebar: None,
+            };
+            let made = sidebar(&frame);
+            frame.sidebar = Some(&template);
+            assert_eq!(filled(&template, &frame), made, "{current:?}");
+        }
+    }
 }

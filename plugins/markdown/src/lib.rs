@@ -1,15 +1,48 @@
 //! The `markdown` service: `markdown/build` turns a folder of markdown under
 //! `/fetch` into an HTML site under `/web`.
 //!
-//! Layout: `page` renders one page (front matter, GFM, link rewriting), `site`
-//! walks a folder and writes the pages, the assets and an index.
+//! Layout: `page` renders one page (front matter, GFM, link rewriting, headings),
+//! `highlight` its code, `include` resolves mdBook's includes inside the tree,
+//! `nav` orders the pages (SUMMARY.md or folders), `layout` draws the frame
+//! around a page (sidebar, breadcrumbs, contents, pager), `links` finds broken
+//! links, `search` writes the search index, and `site` walks a folder and
+//! writes it all.
 
+pub mod files;
+pub mod highlight;
 pub mod include;
 pub mod layout;
 pub mod links;
 pub mod nav;
 pub mod page;
+pub mod search;
 pub mod site;
+
+/// The tree includes may read from when none is named: the fetched folder that
+/// holds `path` (`/fetch/book` for `/fetch/book/src`), and `path` inside it.
+pub fn default_tree(path: &str) -> (String, String) {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [fetch, top, rest @ ..] => (format!("/{fetch}/{top}"), rest.join("/")),
+        _ => (path.to_string(), String::new()),
+    }
+}
+
+/// A base URL as given (`https://example.org/book`, `/book`), ending in `/`.
+pub fn base_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    let scheme = url.starts_with("https://") || url.starts_with("http://");
+    if !(scheme || url.starts_with('/')) || url.contains(['"', '<', '>', ' ']) {
+        return Err(format!(
+            "field `base_url` must be an http(s) address or a path starting with /, got `{url}`"
+        ));
+    }
+    Ok(if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    })
+}
 
 /// Checks a virtual path: absolute, under `root` (`/fetch` or `/web`), no `..`.
 pub fn virtual_path(field: &str, path: &str, root: &str) -> Result<String, String> {
@@ -30,7 +63,7 @@ mod component {
     use copper::service::host::{self, Level};
     use copper::service::types::{ActionInfo, ErrorKind, Request, ServiceError, ServiceInfo};
     use serde_json::{Value, json};
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     struct Markdown;
 
@@ -65,7 +98,11 @@ mod component {
                         "properties": {
                             "resource": {"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*$"},
                             "path": {"type": "string", "pattern": "^/fetch(/|$)"},
-                            "out": {"type": "string", "pattern": "^/web(/|$)"}
+                            "out": {"type": "string", "pattern": "^/web(/|$)"},
+                            "title": {"type": "string"},
+                            "base_url": {"type": "string", "pattern": "^(https?://|/)"},
+                            "theme": {"type": "string", "pattern": "^/fetch(/|$)"},
+                            "root": {"type": "string", "pattern": "^/fetch(/|$)"}
                         }
                     })
                     .to_string(),
@@ -79,6 +116,7 @@ mod component {
                             "bytes": {"type": "integer", "minimum": 0},
                             "broken_links": {"type": "integer", "minimum": 0},
                             "broken": {"type": "array", "items": {"type": "string"}},
+                            "sections": {"type": "integer", "minimum": 0},
                             "duration_ms": {"type": "integer", "minimum": 0}
                         }
                     })
@@ -108,11 +146,50 @@ mod component {
             if !Path::new(&path).is_dir() {
                 return Err(invalid(format!("field `path`: `{path}` is not a folder")));
             }
-            let name = resource
-                .clone()
-                .unwrap_or_else(|| out.rsplit('/').next().unwrap_or("site").to_string());
+            let title = match field(&input, "title")? {
+                Some(title) => title,
+                None => resource
+                    .clone()
+                    .unwrap_or_else(|| out.rsplit('/').next().unwrap_or("site").to_string()),
+            };
+            let base_url = field(&input, "base_url")?
+                .map(|url| super::base_url(&url))
+                .transpose()
+                .map_err(invalid)?;
+            let theme = match field(&input, "theme")? {
+                Some(theme) => {
+                    let theme = super::virtual_path("theme", &theme, "/fetch").map_err(invalid)?;
+                    if !Path::new(&theme).is_dir() {
+                        return Err(invalid(format!("field `theme`: `{theme}` is not a folder")));
+                    }
+                    Some(PathBuf::from(theme))
+                }
+                None => None,
+            };
+            let (tree, inside) = match field(&input, "root")? {
+                Some(root) => {
+                    let root = super::virtual_path("root", &root, "/fetch").map_err(invalid)?;
+                    let inside = match path.strip_prefix(&root) {
+                        Some("") => String::new(),
+                        Some(rest) if rest.starts_with('/') => rest[1..].to_string(),
+                        _ => {
+                            return Err(invalid(format!(
+                                "field `root`: `{root}` does not hold `path` ({path})"
+                            )));
+                        }
+                    };
+                    (root, inside)
+                }
+                None => super::default_tree(&path),
+            };
+            let options = super::site::Options {
+                title,
+                base_url,
+                theme,
+                tree: Some((PathBuf::from(tree), inside)),
+            };
             host::progress(&format!("building {path} into {out}"));
-            let built = super::site::build(Path::new(&path), Path::new(&out), &name).map_err(
+            let built = super::site::build(Path::new(&path), Path::new(&out), &options).map_err(
                 |message| ServiceError {
                     kind: ErrorKind::Failed,
                     message,
@@ -137,7 +214,8 @@ mod component {
             }
             let output = json!({
                 "out": out, "pages": built.pages, "assets": built.assets, "bytes": built.bytes,
-                "broken_links": built.broken_links, "broken": built.broken, "duration_ms": built.duration_ms,
+                "broken_links": built.broken_links, "broken": built.broken,
+                "sections": built.sections, "duration_ms": built.duration_ms,
             });
             if let Some(resource) = resource {
                 let mut entry = input.clone();
@@ -159,7 +237,30 @@ mod component {
 
 #[cfg(test)]
 mod tests {
-    use super::virtual_path;
+    use super::{base_url, default_tree, virtual_path};
+
+    #[test]
+    fn includes_read_from_the_fetched_folder_and_base_urls_end_in_a_slash() {
+        assert_eq!(
+            default_tree("/fetch/book/src"),
+            ("/fetch/book".to_string(), "src".to_string())
+        );
+        assert_eq!(
+            default_tree("/fetch/book"),
+            ("/fetch/book".to_string(), String::new())
+        );
+        assert_eq!(
+            default_tree("/fetch"),
+            ("/fetch".to_string(), String::new())
+        );
+        assert_eq!(base_url("/book").unwrap(), "/book/");
+        assert_eq!(
+            base_url("https://example.org/").unwrap(),
+            "https://example.org/"
+        );
+        assert!(base_url("javascript:alert(1)").is_err());
+        assert!(base_url("/a\"b").is_err());
+    }
 
     #[test]
     fn virtual_paths_stay_in_their_root() {

@@ -1,6 +1,9 @@
 //! One markdown page to HTML: front matter, GFM extensions, `.md` links rewritten.
 
-use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd, html};
+use crate::highlight;
+use pulldown_cmark::{
+    CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd, html,
+};
 
 /// A rendered page.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +20,19 @@ pub struct Page {
     pub headings: Vec<(u8, String, String)>,
     /// The links it holds, as written, with the line of each.
     pub links: Vec<(String, usize)>,
+    /// Its text cut at its headings, for the search index.
+    pub sections: Vec<Section>,
+}
+
+/// A page's text from one heading to the next (the first from the page's top).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Section {
+    /// The heading's id, empty for the text above the first heading.
+    pub id: String,
+    /// The heading's text.
+    pub heading: String,
+    /// The plain text under it, code included.
+    pub text: String,
 }
 
 /// What the front matter says.
@@ -154,8 +170,9 @@ pub fn render(markdown: &str, stem: &str) -> Page {
         }
     }
     let headings = anchor_headings(&mut events);
+    let sections = sections(&events);
     let mut body = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut body, events.into_iter());
+    html::push_html(&mut body, highlighted(events).into_iter());
     let title = front
         .title
         .or(first_heading.filter(|h| !h.trim().is_empty()))
@@ -167,7 +184,70 @@ pub fn render(markdown: &str, stem: &str) -> Page {
         draft: front.draft,
         headings,
         links,
+        sections,
     }
+}
+
+/// The text of `events` cut at each heading.
+fn sections(events: &[Event]) -> Vec<Section> {
+    let mut sections = vec![Section::default()];
+    let mut in_heading = false;
+    for event in events {
+        match event {
+            Event::Start(Tag::Heading { id, .. }) => {
+                in_heading = true;
+                sections.push(Section {
+                    id: id.as_deref().unwrap_or_default().to_string(),
+                    ..Section::default()
+                });
+            }
+            Event::End(TagEnd::Heading(_)) => in_heading = false,
+            Event::Text(text) | Event::Code(text) => {
+                let section = sections.last_mut().expect("one at least");
+                let into = if in_heading {
+                    &mut section.heading
+                } else {
+                    &mut section.text
+                };
+                into.push_str(text);
+            }
+            Event::SoftBreak | Event::HardBreak | Event::End(TagEnd::Paragraph | TagEnd::Item) => {
+                if let Some(section) = sections.last_mut().filter(|_| !in_heading) {
+                    section.text.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    if sections[0].text.trim().is_empty() {
+        sections.remove(0);
+    }
+    sections
+}
+
+/// `events` with each code block replaced by its highlighted HTML
+/// ([`crate::highlight`]).
+fn highlighted(events: Vec<Event>) -> Vec<Event> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut code: Option<(String, String)> = None;
+    for event in events {
+        match (event, &mut code) {
+            (Event::Start(Tag::CodeBlock(kind)), _) => {
+                let info = match kind {
+                    CodeBlockKind::Fenced(info) => info.to_string(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                code = Some((info, String::new()));
+            }
+            (Event::Text(text), Some((_, body))) => body.push_str(&text),
+            (Event::End(TagEnd::CodeBlock), Some(_)) => {
+                let (info, body) = code.take().expect("in a block");
+                out.push(Event::Html(highlight::block(&info, &body).into()));
+            }
+            (event, _) => out.push(event),
+        }
+    }
+    out
 }
 
 /// Gives every heading an id (its own `{#id}`, else its slug, made unique with
@@ -233,22 +313,6 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;line-height:1.5}\
-pre{background:#f4f4f4;padding:.75rem;overflow:auto}table{border-collapse:collapse}\
-td,th{border:1px solid #ccc;padding:.25rem .5rem}img{max-width:100%}nav{margin-bottom:1rem}";
-
-/// Wraps a body into a whole HTML document; `home` is the relative link to the index.
-pub fn document(title: &str, body: &str, home: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <nav><a href=\"{home}\">Index</a></nav>\n<main>\n{body}</main>\n</body>\n</html>\n",
-        title = escape(title),
-        home = escape(home),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +370,34 @@ mod tests {
     }
 
     #[test]
+    fn code_is_highlighted_and_sections_hold_the_text() {
+        let page = render(
+            "Above.\n\n# Top\n\nSome *words*\nhere.\n\n## Code {#code}\n\n```rust\nfn main() {}\n```\n",
+            "p",
+        );
+        assert!(
+            page.body.contains(
+                "<pre class=\"sm-hl-root\"><code class=\"language-rust\"><span class=\"sm-hl-s-source-rust\">"
+            ),
+            "{}",
+            page.body
+        );
+        let got: Vec<(&str, &str, &str)> = page
+            .sections
+            .iter()
+            .map(|s| (s.id.as_str(), s.heading.as_str(), s.text.trim()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("", "", "Above."),
+                ("top", "Top", "Some words here."),
+                ("code", "Code", "fn main() {}")
+            ]
+        );
+    }
+
+    #[test]
     fn heading_then_stem() {
         assert_eq!(render("## A `b`\n", "x").title, "A b");
         assert_eq!(render("plain\n", "stem").title, "stem");
@@ -341,11 +433,5 @@ mod tests {
             page.body
         );
         assert!(page.body.contains("href=\"#top\""), "{}", page.body);
-    }
-
-    #[test]
-    fn titles_are_escaped() {
-        let html = document("<script>", "", "index.html");
-        assert!(html.contains("<title>&lt;script&gt;</title>"));
     }
 }

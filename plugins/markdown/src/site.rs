@@ -1,10 +1,14 @@
 //! A folder of markdown to a folder of HTML, with an index.
 
+use crate::files;
+use crate::highlight;
 use crate::include;
 use crate::layout::{self, Frame, html_path};
 use crate::links;
 use crate::nav::{self, Entry, PageFacts};
 use crate::page::{Page, escape, render};
+use crate::search;
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +25,8 @@ pub struct Built {
     pub broken_links: usize,
     /// The first of them: `page.md:line: link`.
     pub broken: Vec<String>,
+    /// Sections of pages in the search index.
+    pub sections: usize,
     /// How long the build took, in milliseconds.
     pub duration_ms: u64,
 }
@@ -68,25 +74,61 @@ fn slash(path: &Path) -> String {
         .join("/")
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<u64, String> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    }
-    fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(bytes.len() as u64)
+/// Writes the site's files, making each folder once.
+#[derive(Default)]
+struct Writer {
+    made: HashSet<PathBuf>,
 }
 
-/// Builds the site of `source` into `out` (emptied first); `name` titles the site,
-/// and a root `index.md` gives the index page its own title and text. The pages'
-/// order and tree come from a root `SUMMARY.md` when there is one, else from the
-/// folders and the front matter ([`crate::nav`]).
-pub fn build(source: &Path, out: &Path, name: &str) -> Result<Built, String> {
+impl Writer {
+    /// Writes `bytes` to `path`, its folders made first; how many bytes.
+    fn write(&mut self, path: &Path, bytes: &[u8]) -> Result<u64, String> {
+        if let Some(parent) = path.parent().filter(|p| !self.made.contains(*p)) {
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            self.made.insert(parent.to_path_buf());
+        }
+        files::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(bytes.len() as u64)
+    }
+}
+
+/// How a site is built.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The site's title, in every page's header.
+    pub title: String,
+    /// Where it is published (`https://example.org/book/`, `/book/`): each page
+    /// names its canonical address, and `sitemap.xml` lists them.
+    pub base_url: Option<String>,
+    /// A folder whose files replace or join those of `_site/` (`style.css`,
+    /// `highlight.css`, `search.js`, fonts, a logo); its `head.html` goes into
+    /// every page's `<head>`.
+    pub theme: Option<PathBuf>,
+    /// The tree includes may read from (the fetched repository), and the source's
+    /// path inside it (`src`, or empty when the source is the tree itself).
+    pub tree: Option<(PathBuf, String)>,
+}
+
+/// The folder of the files every page shares.
+pub const SHARED: &str = "_site";
+
+/// Builds the site of `source` into `out` (emptied first). A root `index.md`
+/// gives the index page its own title and text. The pages' order and tree come
+/// from a root `SUMMARY.md` when there is one, else from the folders and the
+/// front matter ([`crate::nav`]).
+pub fn build(source: &Path, out: &Path, options: &Options) -> Result<Built, String> {
     let started = std::time::Instant::now();
     let files = walk(source)?;
     if out.exists() {
         fs::remove_dir_all(out).map_err(|e| format!("cannot empty {}: {e}", out.display()))?;
     }
+    let (tree, inside) = match &options.tree {
+        Some((tree, inside)) => (tree.as_path(), inside.trim_matches('/')),
+        None => (source, ""),
+    };
+    let mut includes = include::Tree::new(tree);
+    let mut files_out = Writer::default();
     let mut built = Built::default();
     let mut pages: Vec<(String, Page)> = Vec::new();
     let mut summary_text = None;
@@ -97,8 +139,13 @@ pub fn build(source: &Path, out: &Path, name: &str) -> Result<Built, String> {
             summary_text =
                 Some(fs::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?);
         } else if is_markdown(rel) {
-            let text = fs::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?;
-            let text = include::expand(&text, &path, source)?;
+            let text =
+                files::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?;
+            let in_tree = match inside {
+                "" => path.clone(),
+                inside => format!("{inside}/{path}"),
+            };
+            let text = include::expand_in(&mut includes, &text, &in_tree)?;
             let stem = rel
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -108,8 +155,8 @@ pub fn build(source: &Path, out: &Path, name: &str) -> Result<Built, String> {
                 pages.push((path, page));
             }
         } else {
-            let bytes = fs::read(&from).map_err(|e| format!("cannot read {path}: {e}"))?;
-            built.bytes += write(&out.join(rel), &bytes)?;
+            let bytes = files::read(&from).map_err(|e| format!("cannot read {path}: {e}"))?;
+            built.bytes += files_out.write(&out.join(rel), &bytes)?;
             built.assets += 1;
         }
     }
@@ -130,18 +177,25 @@ pub fn build(source: &Path, out: &Path, name: &str) -> Result<Built, String> {
                 .collect::<Vec<_>>(),
         ),
     };
+    let head = theme_head(options.theme.as_deref())?;
+    let sidebar = layout::sidebar_template(&entries);
+    built.bytes += defaults(&mut files_out, out, options.theme.as_deref())?;
+    let mut index = search::Index::default();
     let home = pages.iter().find(|(p, _)| p == "index.md");
     for (path, page) in pages.iter().filter(|(p, _)| p != "index.md") {
         let root = up(Path::new(path));
-        let frame = Frame {
-            site: name,
-            entries: &entries,
-            current: Some(path),
-            root: &root,
-        };
-        built.bytes += write(
-            &out.join(html_path(path)),
-            layout::page(&frame, &page.title, &page.body, &page.headings).as_bytes(),
+        let href = html_path(path);
+        index.add(&href, &page.title, &page.sections);
+        built.bytes += files_out.write(
+            &out.join(&href),
+            layout::page(
+                &frame(options, (&entries, &sidebar), &head, Some(path), &root),
+                &href,
+                &page.title,
+                &page.body,
+                &page.headings,
+            )
+            .as_bytes(),
         )?;
         built.pages += 1;
     }
@@ -149,6 +203,7 @@ pub fn build(source: &Path, out: &Path, name: &str) -> Result<Built, String> {
     let (title, mut list, headings) = match home {
         Some((_, page)) => {
             built.pages += 1;
+            index.add("index.html", &page.title, &page.sections);
             (
                 page.title.clone(),
                 page.body.clone() + "<h2 id=\"pages\">Pages</h2>\n<ul>\n",
@@ -156,8 +211,8 @@ pub fn build(source: &Path, out: &Path, name: &str) -> Result<Built, String> {
             )
         }
         None => (
-            name.to_string(),
-            format!("<h1>{}</h1>\n<ul>\n", escape(name)),
+            options.title.clone(),
+            format!("<h1>{}</h1>\n<ul>\n", escape(&options.title)),
             Vec::new(),
         ),
     };
@@ -171,21 +226,120 @@ pub fn build(source: &Path, out: &Path, name: &str) -> Result<Built, String> {
         ));
     }
     list.push_str("</ul>\n");
-    let frame = Frame {
-        site: name,
-        entries: &entries,
-        current: home.map(|(p, _)| p.as_str()),
-        root: "",
-    };
-    built.bytes += write(
+    built.bytes += files_out.write(
         &out.join("index.html"),
-        layout::page(&frame, &title, &list, &headings).as_bytes(),
+        layout::page(
+            &frame(
+                options,
+                (&entries, &sidebar),
+                &head,
+                home.map(|(p, _)| p.as_str()),
+                "",
+            ),
+            "index.html",
+            &title,
+            &list,
+            &headings,
+        )
+        .as_bytes(),
     )?;
+    built.sections = index.len();
+    built.bytes += files_out.write(
+        &out.join(SHARED).join("searchindex.js"),
+        index.script().as_bytes(),
+    )?;
+    if let Some(base) = &options.base_url {
+        built.bytes +=
+            files_out.write(&out.join("sitemap.xml"), sitemap(base, &pages).as_bytes())?;
+    }
     let broken = links::broken(&pages, &files.iter().map(|f| slash(f)).collect::<Vec<_>>());
     built.broken_links = broken.len();
     built.broken = broken.into_iter().take(BROKEN_SHOWN).collect();
     built.duration_ms = started.elapsed().as_millis() as u64;
     Ok(built)
+}
+
+/// The frame of the page `current`, `root` away from the site's root.
+fn frame<'a>(
+    options: &'a Options,
+    (entries, sidebar): (&'a [Entry], &'a str),
+    head: &'a str,
+    current: Option<&'a str>,
+    root: &'a str,
+) -> Frame<'a> {
+    Frame {
+        site: &options.title,
+        entries,
+        current,
+        root,
+        base_url: options.base_url.as_deref(),
+        head,
+        sidebar: Some(sidebar),
+    }
+}
+
+/// `_site/`'s files: the defaults, then the theme's over them.
+fn defaults(files_out: &mut Writer, out: &Path, theme: Option<&Path>) -> Result<u64, String> {
+    let shared = out.join(SHARED);
+    let mut bytes = 0;
+    for (name, text) in [
+        ("style.css", layout::STYLE),
+        ("highlight.css", highlight::CSS),
+        ("search.js", search::SCRIPT),
+    ] {
+        bytes += files_out.write(&shared.join(name), text.as_bytes())?;
+    }
+    if let Some(theme) = theme {
+        for rel in walk(theme)? {
+            if slash(&rel) == "head.html" {
+                continue;
+            }
+            let from = theme.join(&rel);
+            let read =
+                files::read(&from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+            bytes += files_out.write(&shared.join(&rel), &read)?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// What the theme's `head.html` adds to every page, when it has one.
+fn theme_head(theme: Option<&Path>) -> Result<String, String> {
+    let Some(file) = theme.map(|t| t.join("head.html")) else {
+        return Ok(String::new());
+    };
+    if !fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+        return Ok(String::new());
+    }
+    let mut head =
+        fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if !head.ends_with('\n') {
+        head.push('\n');
+    }
+    Ok(head)
+}
+
+/// Every page's address under `base`, for search engines.
+fn sitemap(base: &str, pages: &[(String, Page)]) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
+    let mut hrefs = vec!["index.html".to_string()];
+    hrefs.extend(
+        pages
+            .iter()
+            .filter(|(p, _)| p != "index.md")
+            .map(|(p, _)| html_path(p)),
+    );
+    for href in hrefs {
+        out.push_str(&format!(
+            "<url><loc>{}{}</loc></url>\n",
+            escape(base),
+            escape(&href)
+        ));
+    }
+    out.push_str("</urlset>\n");
+    out
 }
 
 #[cfg(test)]
@@ -226,7 +380,12 @@ mod tests {
             std::env::temp_dir().join(format!("copper-markdown-book-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let out = root.join("out");
-        let built = build(&book(&root), &out, "The book").unwrap();
+        let options = Options {
+            title: "The book".into(),
+            base_url: Some("https://example.org/book/".into()),
+            ..Options::default()
+        };
+        let built = build(&book(&root), &out, &options).unwrap();
         assert_eq!(built.pages, 3, "the draft is left out");
         assert!(!out.join("guide/draft.html").exists());
         assert!(!out.join("SUMMARY.html").exists());
@@ -242,7 +401,10 @@ mod tests {
             .find("href=\"../guide/install.html\">Install")
             .unwrap();
         assert!(intro < marked && marked < install, "{start}");
-        assert!(start.contains("<li class=\"part\">Guide"), "{start}");
+        assert!(
+            start.contains("<li class=\"part\"><span class=\"part-title\">Guide</span>"),
+            "{start}"
+        );
         assert!(start.contains("<span>Later</span>"), "{start}");
         // Previous and next, in the summary's order.
         assert!(
@@ -290,7 +452,11 @@ mod tests {
         .unwrap();
         fs::write(src.join("guide/pic.png"), [1u8, 2, 3]).unwrap();
         let out = root.join("out");
-        let built = build(&src, &out, "site").unwrap();
+        let options = Options {
+            title: "site".into(),
+            ..Options::default()
+        };
+        let built = build(&src, &out, &options).unwrap();
         assert_eq!((built.pages, built.assets), (2, 1));
         let home = fs::read_to_string(out.join("readme.html")).unwrap();
         assert!(

@@ -34,6 +34,11 @@ fn found(candidates: &[&str], package: &str) -> String {
 impl Browser {
     /// Starts chromedriver and a headless Chromium `width`×`height`.
     pub async fn start(width: u32, height: u32) -> Self {
+        Self::start_with(width, height, &[]).await
+    }
+
+    /// As [`Browser::start`], with more of Chromium's switches (`--force-dark-mode`).
+    pub async fn start_with(width: u32, height: u32, switches: &[&str]) -> Self {
         let chromium = found(
             &["/usr/bin/chromium", "/usr/lib/chromium/chromium"],
             "chromium",
@@ -62,6 +67,10 @@ impl Browser {
             },
             "goog:loggingPrefs": { "browser": "ALL" },
         });
+        let mut capabilities = capabilities;
+        if let Some(args) = capabilities["goog:chromeOptions"]["args"].as_array_mut() {
+            args.extend(switches.iter().map(|s| json!(s)));
+        }
         let Value::Object(capabilities) = capabilities else {
             unreachable!()
         };
