@@ -16,7 +16,6 @@ use crate::access::{self, Credentials, Grant};
 use bytes::{Bytes, BytesMut};
 use rumqttd::protocol::v4::{self, V4};
 use rumqttd::protocol::{ConnAck, ConnectReturnCode, Error as WireError, Login, Packet, Protocol};
-use socket2::SockRef;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -123,18 +122,7 @@ async fn connect(client: TcpStream, peer: SocketAddr, door: Door) -> std::io::Re
         let _ = upstream_write.shutdown().await;
         result
     };
-    let to_client = async {
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            SockRef::from(upstream_read.as_ref()).set_tcp_quickack(true)?;
-            let n = upstream_read.read(&mut buffer).await?;
-            if n == 0 {
-                let _ = client_write.shutdown().await;
-                return Ok::<(), std::io::Error>(());
-            }
-            client_write.write_all(&buffer[..n]).await?;
-        }
-    };
+    let to_client = crate::bus::forward_acking(&mut upstream_read, &mut client_write);
     tokio::select! {
         result = to_broker => result,
         result = to_client => result,

@@ -31,6 +31,9 @@ const PARKED_CAPACITY: usize = 4096;
 
 struct Shared {
     client: Client,
+    /// The relays that acknowledge a TCP broker's segments at once (`quickack.rs`).
+    #[cfg(target_os = "linux")]
+    quickack: Option<super::quickack::QuickAck>,
     routes: std::sync::Mutex<Vec<Route>>,
     next_id: AtomicU64,
     dropped: AtomicU64,
@@ -189,7 +192,19 @@ impl Bus {
         connect: ConnectOptions,
         shutdown: CancellationToken,
     ) -> Result<Bus, BusError> {
-        let options = mqtt_options(address, 0, &connect)?;
+        #[cfg(target_os = "linux")]
+        let quickack = match address.tls.is_none() && super::quickack::wanted() {
+            true => Some(
+                super::quickack::QuickAck::start(&address.nodes())
+                    .map_err(|error| BusError::Relay(Box::new(error)))?,
+            ),
+            false => None,
+        };
+        #[cfg(target_os = "linux")]
+        let via = quickack.as_ref().map(|q| q.path(0));
+        #[cfg(not(target_os = "linux"))]
+        let via = None;
+        let options = mqtt_options(address, 0, &connect, via)?;
         let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
         // Requests and finishes are small messages: Nagle's algorithm would hold them back.
         let mut network = rumqttc::NetworkOptions::new();
@@ -201,6 +216,8 @@ impl Bus {
             connect.ordered_acks,
             connect.persistent,
         );
+        #[cfg(target_os = "linux")]
+        let bus = bus.with_quickack(quickack);
         let (ready_tx, ready_rx) = oneshot::channel();
         let handle = tokio::spawn(bus.clone().poll(eventloop, ready_tx, connect, shutdown));
         *bus.shared.poller.lock().await = Some(handle);
@@ -214,9 +231,31 @@ impl Bus {
         }
     }
 
+    /// This bus with the relays its connection goes through (it is new: nobody shares it yet).
+    #[cfg(target_os = "linux")]
+    fn with_quickack(mut self, quickack: Option<super::quickack::QuickAck>) -> Bus {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.quickack = quickack;
+        }
+        self
+    }
+
+    /// The relay's socket to node `node`, when the bus goes through one.
+    fn via(&self, node: usize) -> Option<&std::path::Path> {
+        #[cfg(target_os = "linux")]
+        return self.shared.quickack.as_ref().map(|q| q.path(node));
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = node;
+            None
+        }
+    }
+
     fn new(client: Client, address: &BrokerAddress, ordered_acks: bool, persistent: bool) -> Bus {
         let shared = Arc::new(Shared {
             client,
+            #[cfg(target_os = "linux")]
+            quickack: None,
             routes: std::sync::Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -366,7 +405,7 @@ impl Bus {
                     // A clustered broker: the next node (each tried once before giving up at first).
                     if nodes > 1 {
                         node = (node + 1) % nodes;
-                        match mqtt_options(&self.shared.address, node, &connect) {
+                        match mqtt_options(&self.shared.address, node, &connect, self.via(node)) {
                             Ok(options) => eventloop.mqtt_options = options,
                             Err(error) => {
                                 tracing::error!(%error, "cannot use the next node of the broker")

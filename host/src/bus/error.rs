@@ -52,6 +52,9 @@ pub enum BusError {
     /// TLS cannot be set up.
     #[error("cannot set up TLS")]
     Tls(#[source] native_tls::Error),
+    /// The local relay to a TCP broker (`quickack.rs`) cannot listen.
+    #[error("cannot start the bus's relay to the broker (COPPER_MQTT_QUICKACK=0 goes without)")]
+    Relay(#[source] Box<std::io::Error>),
     /// The broker did not answer in time.
     #[error("the MQTT broker at {0} did not answer within 10 s")]
     ConnectTimeout(Box<BrokerAddress>),

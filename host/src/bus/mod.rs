@@ -18,6 +18,8 @@ mod client;
 mod error;
 mod message;
 mod options;
+#[cfg(target_os = "linux")]
+mod quickack;
 mod tls;
 
 pub use address::BrokerAddress;
@@ -25,4 +27,6 @@ pub use client::Bus;
 pub use error::BusError;
 pub use message::{Delivery, Message, Subscription};
 pub use options::{ConnectOptions, Will};
+#[cfg(target_os = "linux")]
+pub(crate) use quickack::forward_acking;
 pub use tls::{CaError, Tls};

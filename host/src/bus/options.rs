@@ -59,10 +59,24 @@ pub(super) fn mqtt_options(
     address: &BrokerAddress,
     node: usize,
     connect: &ConnectOptions,
+    via: Option<&std::path::Path>,
 ) -> Result<MqttOptions, BusError> {
     let nodes = address.nodes();
     let (host, port) = nodes[node % nodes.len()].clone();
-    let mut options = MqttOptions::new(connect.client_id.clone(), host, port);
+    let mut options = match via {
+        // Through the bus's own relay to that node (`quickack.rs`).
+        #[cfg(unix)]
+        Some(path) => {
+            let mut options = MqttOptions::new(
+                connect.client_id.clone(),
+                path.to_string_lossy().into_owned(),
+                0,
+            );
+            options.set_transport(rumqttc::Transport::unix());
+            options
+        }
+        _ => MqttOptions::new(connect.client_id.clone(), host, port),
+    };
     options.set_keep_alive(connect.keep_alive);
     options.set_max_packet_size(64 << 20, 64 << 20);
     options.set_clean_session(!connect.persistent);
