@@ -97,6 +97,31 @@ impl Pool {
         bus.close().await;
     }
 
+    /// Waits until host `id`'s sessions have been adopted: its presence, dead,
+    /// is cleared by the host that adopted them once that has ended.
+    async fn wait_adopted(&self, id: &str) {
+        let bus = self.client().await;
+        let hosts = Hosts::watch(&bus).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // First dead (its last will), then gone.
+        let mut seen_dead = false;
+        loop {
+            let dead = hosts.dead().iter().any(|h| h.id == id);
+            let live = hosts.live().iter().any(|h| h.id == id);
+            seen_dead |= dead;
+            if seen_dead && !dead && !live {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "host {id} not adopted; logs in {}",
+                self.dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bus.close().await;
+    }
+
     async fn client(&self) -> Bus {
         let id = format!("e2e-{}", uuid::Uuid::new_v4().simple());
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -357,6 +382,11 @@ async fn a_host_cut_off_is_answered_for_elsewhere_and_not_again_when_back() {
         "not answered elsewhere; logs in {}",
         dir.path().display()
     );
+    // Back only once its sessions were adopted and ended. A host that comes back
+    // while a live one is still adopting them takes its session back half
+    // handed over, and may answer again what was answered elsewhere: a race of
+    // its own, not what this test is about (noted in issue 17).
+    pool.wait_adopted(&host_id(2)).await;
     let before = caller.finishes();
     pool.network.restore(2);
     pool.wait_up(&[host_id(2)]).await;

@@ -209,6 +209,8 @@ impl Bus {
         // Requests and finishes are small messages: Nagle's algorithm would hold them back.
         let mut network = rumqttc::NetworkOptions::new();
         network.set_tcp_nodelay(true);
+        // Reaching the broker and its CONNACK: 5 s (the relay gives up sooner, quickack.rs).
+        network.set_connection_timeout(5);
         eventloop.set_network_options(network);
         let bus = Bus::new(
             Client::Mqtt(client),

@@ -18,6 +18,13 @@ use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
+/// How long the relay tries to reach the broker for one connection of the bus:
+/// less than the bus's own wait for the broker's CONNACK (rumqttc's connection
+/// timeout, 5 s), so that when the network comes back the relay never hands the
+/// broker a CONNECT the bus has already given up on (the stale connection would
+/// take the client id's session from the live one).
+const UPSTREAM_CONNECT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The relays of one bus: a Unix socket per node of the broker.
 pub(super) struct QuickAck {
     dir: PathBuf,
@@ -94,7 +101,9 @@ async fn accept(listener: UnixListener, upstream: (String, u16)) {
 /// One connection: the bus's bytes to the broker as they come, the broker's
 /// back with every segment acknowledged at once.
 async fn relay(client: UnixStream, (host, port): &(String, u16)) -> io::Result<()> {
-    let broker = TcpStream::connect((host.as_str(), *port)).await?;
+    let broker = tokio::time::timeout(UPSTREAM_CONNECT, TcpStream::connect((host.as_str(), *port)))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the broker did not answer"))??;
     broker.set_nodelay(true)?;
     let (mut from_broker, mut to_broker) = broker.into_split();
     let (mut from_client, mut to_client) = client.into_split();
