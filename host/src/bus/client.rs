@@ -3,6 +3,7 @@
 use super::acks::Acks;
 use super::message::{Delivery, Message, Subscription, filter_matches};
 use super::options::mqtt_options;
+use super::quickack::QuickAck;
 use super::{BrokerAddress, BusError, ConnectOptions, Will};
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -32,8 +33,7 @@ const PARKED_CAPACITY: usize = 4096;
 struct Shared {
     client: Client,
     /// The relays that acknowledge a TCP broker's segments at once (`quickack.rs`).
-    #[cfg(target_os = "linux")]
-    quickack: Option<super::quickack::QuickAck>,
+    quickack: Option<QuickAck>,
     routes: std::sync::Mutex<Vec<Route>>,
     next_id: AtomicU64,
     dropped: AtomicU64,
@@ -192,19 +192,8 @@ impl Bus {
         connect: ConnectOptions,
         shutdown: CancellationToken,
     ) -> Result<Bus, BusError> {
-        #[cfg(target_os = "linux")]
-        let quickack = match address.tls.is_none() && super::quickack::wanted() {
-            true => Some(
-                super::quickack::QuickAck::start(&address.nodes())
-                    .map_err(|error| BusError::Relay(Box::new(error)))?,
-            ),
-            false => None,
-        };
-        #[cfg(target_os = "linux")]
-        let via = quickack.as_ref().map(|q| q.path(0));
-        #[cfg(not(target_os = "linux"))]
-        let via = None;
-        let options = mqtt_options(address, 0, &connect, via)?;
+        let quickack = QuickAck::for_address(address)?;
+        let options = mqtt_options(address, 0, &connect, quickack.as_ref().map(|q| q.path(0)))?;
         let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
         // Requests and finishes are small messages: Nagle's algorithm would hold them back.
         let mut network = rumqttc::NetworkOptions::new();
@@ -215,11 +204,9 @@ impl Bus {
         let bus = Bus::new(
             Client::Mqtt(client),
             address,
-            connect.ordered_acks,
-            connect.persistent,
+            (connect.ordered_acks, connect.persistent),
+            quickack,
         );
-        #[cfg(target_os = "linux")]
-        let bus = bus.with_quickack(quickack);
         let (ready_tx, ready_rx) = oneshot::channel();
         let handle = tokio::spawn(bus.clone().poll(eventloop, ready_tx, connect, shutdown));
         *bus.shared.poller.lock().await = Some(handle);
@@ -233,31 +220,15 @@ impl Bus {
         }
     }
 
-    /// This bus with the relays its connection goes through (it is new: nobody shares it yet).
-    #[cfg(target_os = "linux")]
-    fn with_quickack(mut self, quickack: Option<super::quickack::QuickAck>) -> Bus {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.quickack = quickack;
-        }
-        self
-    }
-
-    /// The relay's socket to node `node`, when the bus goes through one.
-    fn via(&self, node: usize) -> Option<&std::path::Path> {
-        #[cfg(target_os = "linux")]
-        return self.shared.quickack.as_ref().map(|q| q.path(node));
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = node;
-            None
-        }
-    }
-
-    fn new(client: Client, address: &BrokerAddress, ordered_acks: bool, persistent: bool) -> Bus {
+    fn new(
+        client: Client,
+        address: &BrokerAddress,
+        (ordered_acks, persistent): (bool, bool),
+        quickack: Option<QuickAck>,
+    ) -> Bus {
         let shared = Arc::new(Shared {
             client,
-            #[cfg(target_os = "linux")]
-            quickack: None,
+            quickack,
             routes: std::sync::Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -288,8 +259,8 @@ impl Bus {
         let bus = Bus::new(
             Client::Link(std::sync::Mutex::new(tx)),
             address,
-            false,
-            false,
+            (false, false),
+            None,
         );
         bus.shared.connections.send_replace(1);
         bus.shared.connected.send_replace(true);
@@ -407,7 +378,8 @@ impl Bus {
                     // A clustered broker: the next node (each tried once before giving up at first).
                     if nodes > 1 {
                         node = (node + 1) % nodes;
-                        match mqtt_options(&self.shared.address, node, &connect, self.via(node)) {
+                        let via = self.shared.quickack.as_ref().map(|q| q.path(node));
+                        match mqtt_options(&self.shared.address, node, &connect, via) {
                             Ok(options) => eventloop.mqtt_options = options,
                             Err(error) => {
                                 tracing::error!(%error, "cannot use the next node of the broker")

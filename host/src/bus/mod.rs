@@ -18,7 +18,6 @@ mod client;
 mod error;
 mod message;
 mod options;
-#[cfg(target_os = "linux")]
 mod quickack;
 mod tls;
 
@@ -27,6 +26,5 @@ pub use client::Bus;
 pub use error::BusError;
 pub use message::{Delivery, Message, Subscription};
 pub use options::{ConnectOptions, Will};
-#[cfg(target_os = "linux")]
 pub(crate) use quickack::forward_acking;
 pub use tls::{CaError, Tls};

@@ -65,7 +65,6 @@ pub(super) fn mqtt_options(
     let (host, port) = nodes[node % nodes.len()].clone();
     let mut options = match via {
         // Through the bus's own relay to that node (`quickack.rs`).
-        #[cfg(unix)]
         Some(path) => {
             let mut options = MqttOptions::new(
                 connect.client_id.clone(),
@@ -75,7 +74,7 @@ pub(super) fn mqtt_options(
             options.set_transport(rumqttc::Transport::unix());
             options
         }
-        _ => MqttOptions::new(connect.client_id.clone(), host, port),
+        None => MqttOptions::new(connect.client_id.clone(), host, port),
     };
     options.set_keep_alive(connect.keep_alive);
     options.set_max_packet_size(64 << 20, 64 << 20);

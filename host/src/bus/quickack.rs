@@ -1,4 +1,4 @@
-//! Acknowledging a TCP broker's segments at once, on Linux.
+//! Acknowledging a TCP broker's segments at once (Linux's TCP_QUICKACK).
 //!
 //! A broker that writes without TCP_NODELAY (mosquitto as Debian installs it)
 //! holds a small message back while its previous one is unacknowledged, and
@@ -32,13 +32,20 @@ pub(super) struct QuickAck {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// True when a plain TCP broker should be reached through a relay: on Linux,
-/// unless `COPPER_MQTT_QUICKACK=0`.
-pub(super) fn wanted() -> bool {
-    cfg!(target_os = "linux") && std::env::var("COPPER_MQTT_QUICKACK").as_deref() != Ok("0")
-}
-
 impl QuickAck {
+    /// The relays a bus to `address` goes through: none to a TLS broker, nor
+    /// with `COPPER_MQTT_QUICKACK=0`.
+    pub(super) fn for_address(
+        address: &super::BrokerAddress,
+    ) -> Result<Option<Self>, super::BusError> {
+        if address.tls.is_some() || std::env::var("COPPER_MQTT_QUICKACK").as_deref() == Ok("0") {
+            return Ok(None);
+        }
+        Self::start(&address.nodes())
+            .map(Some)
+            .map_err(|error| super::BusError::Relay(Box::new(error)))
+    }
+
     /// A relay to each of `nodes` (host, port), listening in a new folder only
     /// this user can enter.
     pub(super) fn start(nodes: &[(String, u16)]) -> io::Result<Self> {
