@@ -75,46 +75,48 @@ impl Pool {
 
     /// Waits until every host of `ids` says it is up.
     async fn wait_up(&mut self, ids: &[String]) {
+        let what = format!("hosts {ids:?} up");
+        self.wait_hosts(&what, Duration::from_secs(120), |hosts| {
+            let live = hosts.live();
+            ids.iter()
+                .all(|id| live.iter().any(|h| &h.id == id && h.state == HostState::Up))
+        })
+        .await;
+    }
+
+    /// Waits until host `id`'s sessions have been adopted: its presence, dead,
+    /// is cleared by the host that adopted them once that has ended.
+    async fn wait_adopted(&mut self, id: &str) {
+        // First dead (its last will), then gone.
+        let mut seen_dead = false;
+        let what = format!("host {id} adopted");
+        self.wait_hosts(&what, Duration::from_secs(60), |hosts| {
+            let dead = hosts.dead().iter().any(|h| h.id == id);
+            let live = hosts.live().iter().any(|h| h.id == id);
+            seen_dead |= dead;
+            seen_dead && !dead && !live
+        })
+        .await;
+    }
+
+    /// Watches the hosts' presences until `done` says so (at most `bound`), every
+    /// host of the pool still running meanwhile.
+    async fn wait_hosts(
+        &mut self,
+        what: &str,
+        bound: Duration,
+        mut done: impl FnMut(&Hosts) -> bool,
+    ) {
         let bus = self.client().await;
         let hosts = Hosts::watch(&bus).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let live = hosts.live();
-            let up = |id: &String| live.iter().any(|h| &h.id == id && h.state == HostState::Up);
-            if ids.iter().all(up) {
-                break;
-            }
+        let deadline = Instant::now() + bound;
+        while !done(&hosts) {
             for host in self.hosts.iter_mut().flatten() {
                 host.assert_running();
             }
             assert!(
                 Instant::now() < deadline,
-                "hosts {ids:?} not up; logs in {}",
-                self.dir.display()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bus.close().await;
-    }
-
-    /// Waits until host `id`'s sessions have been adopted: its presence, dead,
-    /// is cleared by the host that adopted them once that has ended.
-    async fn wait_adopted(&self, id: &str) {
-        let bus = self.client().await;
-        let hosts = Hosts::watch(&bus).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        // First dead (its last will), then gone.
-        let mut seen_dead = false;
-        loop {
-            let dead = hosts.dead().iter().any(|h| h.id == id);
-            let live = hosts.live().iter().any(|h| h.id == id);
-            seen_dead |= dead;
-            if seen_dead && !dead && !live {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "host {id} not adopted; logs in {}",
+                "{what}: not so; logs in {}",
                 self.dir.display()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

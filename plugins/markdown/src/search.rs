@@ -13,15 +13,9 @@ use rustc_hash::FxHashMap;
 /// The script the search box runs.
 pub const SCRIPT: &str = include_str!("search.js");
 
-/// The words of `text` as the index and the box both cut them: lower case runs
-/// of letters, digits and `_`, from 2 to 40 characters.
-pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| (2..=40).contains(&w.chars().count()))
-        .map(str::to_lowercase)
-}
-
-/// Calls `found` with each of [`words`], lowered only when it needs to be.
+/// Calls `found` with each word of `text` as the index and the box both cut
+/// them: runs of letters, digits and `_`, from 2 to 40 characters, in lower case
+/// (lowered only when they need to be).
 fn each_word(text: &str, mut found: impl FnMut(&str)) {
     for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
         if !(2..=40).contains(&word.chars().count()) {
@@ -124,7 +118,7 @@ impl Index {
             if n > 0 {
                 out.push(',');
             }
-            // A term is letters, digits and `_` (see `words`): nothing to escape.
+            // A term is letters, digits and `_` (see `each_word`): nothing to escape.
             let _ = write!(out, "\"{term}\":[");
             for (i, value) in postings.iter().enumerate() {
                 if i > 0 {
@@ -183,7 +177,10 @@ mod tests {
 
     #[test]
     fn words_are_cut_and_lowered_as_the_box_cuts_them() {
-        let got: Vec<String> = words("Hello, wörld! a x_y 42 Ownership’s").collect();
+        let mut got: Vec<String> = Vec::new();
+        each_word("Hello, wörld! a x_y 42 Ownership’s", |w| {
+            got.push(w.to_string())
+        });
         assert_eq!(got, ["hello", "wörld", "x_y", "42", "ownership"]);
     }
 

@@ -137,7 +137,7 @@ pub fn build(source: &Path, out: &Path, options: &Options) -> Result<Built, Stri
         let path = slash(rel);
         if path.eq_ignore_ascii_case("SUMMARY.md") {
             summary_text =
-                Some(fs::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?);
+                Some(files::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?);
         } else if is_markdown(rel) {
             let text =
                 files::read_to_string(&from).map_err(|e| format!("cannot read {path}: {e}"))?;
@@ -278,27 +278,31 @@ fn frame<'a>(
     }
 }
 
-/// `_site/`'s files: the defaults, then the theme's over them.
+/// `_site/`'s files: the theme's (but its `head.html`), and the defaults it
+/// does not replace.
 fn defaults(files_out: &mut Writer, out: &Path, theme: Option<&Path>) -> Result<u64, String> {
     let shared = out.join(SHARED);
     let mut bytes = 0;
+    let themed: Vec<(PathBuf, String)> = match theme {
+        Some(theme) => walk(theme)?
+            .into_iter()
+            .map(|rel| (theme.join(&rel), slash(&rel)))
+            .filter(|(_, rel)| rel != "head.html")
+            .collect(),
+        None => Vec::new(),
+    };
     for (name, text) in [
         ("style.css", layout::STYLE),
         ("highlight.css", highlight::CSS),
         ("search.js", search::SCRIPT),
     ] {
-        bytes += files_out.write(&shared.join(name), text.as_bytes())?;
-    }
-    if let Some(theme) = theme {
-        for rel in walk(theme)? {
-            if slash(&rel) == "head.html" {
-                continue;
-            }
-            let from = theme.join(&rel);
-            let read =
-                files::read(&from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
-            bytes += files_out.write(&shared.join(&rel), &read)?;
+        if !themed.iter().any(|(_, rel)| rel == name) {
+            bytes += files_out.write(&shared.join(name), text.as_bytes())?;
         }
+    }
+    for (from, rel) in &themed {
+        let read = files::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+        bytes += files_out.write(&shared.join(rel), &read)?;
     }
     Ok(bytes)
 }
@@ -312,7 +316,7 @@ fn theme_head(theme: Option<&Path>) -> Result<String, String> {
         return Ok(String::new());
     }
     let mut head =
-        fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        files::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     if !head.ends_with('\n') {
         head.push('\n');
     }
