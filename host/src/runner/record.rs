@@ -1,9 +1,13 @@
-//! A run's folder, `.copper/runs/<id>/`: the workflow as run, its state (written
-//! anew, atomically, after every change: `state.json` for the run, `steps/<id>.json`
-//! for each step, so that a change costs the same in a run of 1,000 steps as in
-//! one of 2) and its history of events (appended).
-//! A host killed mid-run loses nothing that was written; `run --resume <id>` reads
-//! them back.
+//! A run's folder, `.copper/runs/<id>/`: the workflow as run, its history of
+//! events (`events.jsonl`, the run's journal: one line appended per event, in
+//! one write) and its state (`state.json`, the run and every step, written whole
+//! when the run begins and when it ends).
+//!
+//! The journal is what counts: a run read back while it goes on, or after the
+//! process running it was killed, is its last `state.json` with the journal
+//! replayed over it, so a host killed mid-run loses nothing that was written and
+//! a change costs one appended line, in a run of 1,000 steps as in one of 2.
+//! `run --resume <id>` reads them back.
 
 use super::events::{RunEvent, Stamped, StepStatus};
 use crate::protocol::Object;
@@ -33,7 +37,7 @@ pub struct RunState {
     /// What started it by itself, when something did (`kind`: `schedule`, `mqtt`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<serde_json::Value>,
-    /// Every step, by id (kept in `steps/<id>.json`).
+    /// Every step, by id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub steps: BTreeMap<String, StepState>,
 }
@@ -73,9 +77,13 @@ impl RunState {
 /// A run's folder, being written.
 pub struct RunRecord {
     dir: PathBuf,
-    events: std::fs::File,
+    /// `events.jsonl`, opened to append.
+    journal: std::fs::File,
+    /// The state, as the journal written so far makes it (masked as written).
     state: RunState,
     secrets: Vec<String>,
+    /// One line of the journal, made anew for every event.
+    line: Vec<u8>,
     /// The run's lock, held until the record is dropped.
     _lock: std::fs::File,
 }
@@ -112,38 +120,22 @@ impl RunRecord {
     ) -> std::io::Result<Self> {
         let dir = runs_dir(cache).join(id);
         std::fs::create_dir_all(dir.join("logs"))?;
-        std::fs::create_dir_all(dir.join("steps"))?;
         std::fs::write(dir.join("workflow.yaml"), mask(workflow_text, &secrets))?;
+        let hide = |text: &str| mask(text, &secrets);
         let state = RunState {
             id: id.to_string(),
-            workflow: name.to_string(),
-            source: source.to_path_buf(),
+            workflow: hide(name),
+            source: PathBuf::from(hide(&source.to_string_lossy())),
             status: "running".into(),
             started: now(),
             finished: None,
             trigger: None,
             steps: steps
                 .iter()
-                .map(|(step, action)| {
-                    (
-                        step.clone(),
-                        StepState {
-                            action: action.clone(),
-                            status: "pending".into(),
-                            attempts: 0,
-                            duration_ms: 0,
-                            outputs: Object::new(),
-                            error: None,
-                        },
-                    )
-                })
+                .map(|(step, action)| (hide(step), StepState::pending(hide(action))))
                 .collect(),
         };
-        let record = Self::open_with(dir, state, secrets)?;
-        for step in record.state.steps.keys() {
-            record.write_step(step)?;
-        }
-        Ok(record)
+        Self::open_with(dir, state, secrets)
     }
 
     /// [`RunRecord::create`] for `workflow`, as read from `text`.
@@ -195,15 +187,16 @@ impl RunRecord {
                 state.id
             )));
         }
-        let events = std::fs::OpenOptions::new()
+        let journal = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("events.jsonl"))?;
+            .open(dir.join(JOURNAL))?;
         let record = Self {
             dir,
-            events,
+            journal,
             state,
             secrets,
+            line: Vec::new(),
             _lock: lock,
         };
         record.write_state()?;
@@ -215,136 +208,121 @@ impl RunRecord {
         &self.dir
     }
 
-    /// Appends an event to the history and updates the state.
+    /// Appends an event to the journal (masked, in one write) and applies it to the
+    /// state; `state.json` is written anew when the run ends.
     pub fn record(&mut self, stamped: &Stamped) -> std::io::Result<()> {
-        let line = serde_json::to_string(stamped).expect("events serialize");
-        writeln!(self.events, "{}", mask(&line, &self.secrets))?;
-        self.events.flush()?;
-        match self.apply(stamped) {
-            Changed::Step(step) => self.write_step(&step),
-            Changed::Run => self.write_state(),
-            Changed::Everything => {
-                let steps: Vec<String> = self.state.steps.keys().cloned().collect();
-                for step in steps {
-                    self.write_step(&step)?;
-                }
-                self.write_state()
-            }
-            Changed::Nothing => Ok(()),
+        let masked;
+        let stamped = if self.secrets.is_empty() {
+            stamped
+        } else {
+            masked = Stamped {
+                at: stamped.at.clone(),
+                event: stamped.event.clone().masked(&self.secrets),
+            };
+            &masked
+        };
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, stamped).expect("events serialize");
+        self.line.push(b'\n');
+        self.journal.write_all(&self.line)?;
+        if let RunEvent::StepProgress { step, message } = &stamped.event {
+            let path = self.dir.join("logs").join(format!("{step}.log"));
+            let line = format!("{} {message}\n", stamped.at);
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+        }
+        apply(&mut self.state, stamped);
+        match stamped.event {
+            RunEvent::RunFinished { .. } | RunEvent::RunCancelled { .. } => self.write_state(),
+            _ => Ok(()),
         }
     }
 
-    /// Applies an event to the state; says what changed.
-    fn apply(&mut self, stamped: &Stamped) -> Changed {
-        let changed = match &stamped.event {
-            RunEvent::StepStarted { step, .. }
-            | RunEvent::StepRetried { step, .. }
-            | RunEvent::StepFinished { step, .. }
-            | RunEvent::StepSkipped { step, .. } => Changed::Step(step.clone()),
-            RunEvent::RunFinished { .. } => Changed::Run,
-            RunEvent::RunCancelled { .. } => Changed::Everything,
-            RunEvent::RunStarted {
-                trigger: Some(_), ..
-            } => Changed::Run,
-            RunEvent::RunStarted { .. } | RunEvent::StepProgress { .. } => Changed::Nothing,
-        };
-        match &stamped.event {
-            RunEvent::RunStarted { trigger, .. } => {
-                if trigger.is_some() {
-                    self.state.trigger = trigger.clone();
-                }
-            }
-            RunEvent::StepStarted { step, attempt, .. } => {
-                if let Some(s) = self.state.steps.get_mut(step) {
-                    s.status = "running".into();
-                    s.attempts = *attempt;
-                    s.error = None;
-                }
-            }
-            RunEvent::StepProgress { step, message } => {
-                let path = self.dir.join("logs").join(format!("{step}.log"));
-                let line = format!("{} {}\n", stamped.at, mask(message, &self.secrets));
-                let _ = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .and_then(|mut f| f.write_all(line.as_bytes()));
-            }
-            RunEvent::StepRetried { step, error, .. } => {
-                if let Some(s) = self.state.steps.get_mut(step) {
-                    s.error = Some(error.clone());
-                }
-            }
-            RunEvent::StepFinished {
-                step,
-                status,
-                duration_ms,
-                outputs,
-                error,
-                attempts,
-            } => {
-                if let Some(s) = self.state.steps.get_mut(step) {
-                    s.status = status.as_str().into();
-                    s.duration_ms = *duration_ms;
-                    s.outputs = outputs.clone();
-                    s.error = error.clone();
-                    s.attempts = *attempts;
-                }
-            }
-            RunEvent::StepSkipped { step, reason } => {
-                if let Some(s) = self.state.steps.get_mut(step) {
-                    s.status = StepStatus::Skipped.as_str().into();
-                    s.error = Some(reason.clone());
-                }
-            }
-            RunEvent::RunFinished { success, .. } => {
-                self.state.status = if *success { "success" } else { "failed" }.into();
-                self.state.finished = Some(stamped.at.clone());
-            }
-            RunEvent::RunCancelled { reason } => {
-                self.state.status = "cancelled".into();
-                self.state.finished = Some(stamped.at.clone());
-                for step in self.state.steps.values_mut() {
-                    if step.status == "running" || step.status == "pending" {
-                        step.status = "cancelled".into();
-                        step.error = Some(reason.clone());
-                    }
-                }
-            }
-        }
-        changed
-    }
-
-    /// Writes `steps/<step>.json` whole, then renames it into place.
-    fn write_step(&self, step: &str) -> std::io::Result<()> {
-        let Some(state) = self.state.steps.get(step) else {
-            return Ok(());
-        };
-        let text = serde_json::to_string_pretty(state).expect("state serializes");
-        write_whole(
-            &self.dir.join("steps").join(format!("{step}.json")),
-            &mask(&text, &self.secrets),
-        )
-    }
-
-    /// Writes `state.json` (the run, without its steps) whole, then renames it into place.
+    /// Writes `state.json` whole, then renames it into place.
     fn write_state(&self) -> std::io::Result<()> {
-        let head = RunState {
-            steps: BTreeMap::new(),
-            ..self.state.clone()
-        };
-        let text = serde_json::to_string_pretty(&head).expect("state serializes");
-        write_whole(&self.dir.join("state.json"), &mask(&text, &self.secrets))
+        let text = serde_json::to_string_pretty(&self.state).expect("state serializes");
+        write_whole(&self.dir.join(STATE), &text)
     }
 }
 
-/// What an event changed.
-enum Changed {
-    Step(String),
-    Run,
-    /// The run and every step (a cancel ends them all).
-    Everything,
-    Nothing,
+impl StepState {
+    /// A step of `action` not started yet.
+    fn pending(action: String) -> Self {
+        StepState {
+            action,
+            status: "pending".into(),
+            attempts: 0,
+            duration_ms: 0,
+            outputs: Object::new(),
+            error: None,
+        }
+    }
+}
+
+/// `stamped` applied to `state`: what the event changed. Applying a run's events in
+/// order to any state it had before them gives the state after them.
+fn apply(state: &mut RunState, stamped: &Stamped) {
+    match &stamped.event {
+        RunEvent::RunStarted { trigger, .. } => {
+            state.status = "running".into();
+            state.finished = None;
+            if trigger.is_some() {
+                state.trigger = trigger.clone();
+            }
+        }
+        RunEvent::StepStarted { step, attempt, .. } => {
+            if let Some(s) = state.steps.get_mut(step) {
+                s.status = "running".into();
+                s.attempts = *attempt;
+                s.error = None;
+            }
+        }
+        RunEvent::StepProgress { .. } => {}
+        RunEvent::StepRetried { step, error, .. } => {
+            if let Some(s) = state.steps.get_mut(step) {
+                s.error = Some(error.clone());
+            }
+        }
+        RunEvent::StepFinished {
+            step,
+            status,
+            duration_ms,
+            outputs,
+            error,
+            attempts,
+        } => {
+            if let Some(s) = state.steps.get_mut(step) {
+                s.status = status.as_str().into();
+                s.duration_ms = *duration_ms;
+                s.outputs = outputs.clone();
+                s.error = error.clone();
+                s.attempts = *attempts;
+            }
+        }
+        RunEvent::StepSkipped { step, reason } => {
+            if let Some(s) = state.steps.get_mut(step) {
+                s.status = StepStatus::Skipped.as_str().into();
+                s.error = Some(reason.clone());
+            }
+        }
+        RunEvent::RunFinished { success, .. } => {
+            state.status = if *success { "success" } else { "failed" }.into();
+            state.finished = Some(stamped.at.clone());
+        }
+        RunEvent::RunCancelled { reason } => {
+            state.status = "cancelled".into();
+            state.finished = Some(stamped.at.clone());
+            for step in state.steps.values_mut() {
+                if step.status == "running" || step.status == "pending" {
+                    step.status = "cancelled".into();
+                    step.error = Some(reason.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Writes a file whole, then renames it into place: never half written.
@@ -363,18 +341,49 @@ fn now() -> String {
 /// The file a run's process keeps locked while the run goes on.
 const LOCK_FILE: &str = "lock";
 
+/// The run's journal: its events, one JSON line each.
+const JOURNAL: &str = "events.jsonl";
+
+/// The run and its steps, as they were when last written whole.
+const STATE: &str = "state.json";
+
 /// True while some process holds the run's lock.
 fn going_on(dir: &Path) -> bool {
     std::fs::File::open(dir.join(LOCK_FILE)).is_ok_and(|file| file.try_lock_shared().is_err())
 }
 
+/// The events of the journal in `dir`; a line cut short (the process killed while
+/// writing it) or not an event is passed over.
+fn journal(dir: &Path) -> std::io::Result<Vec<Stamped>> {
+    Ok(std::fs::read_to_string(dir.join(JOURNAL))?
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect())
+}
+
+/// A run's state: its `state.json`, and, unless the run had ended when that was
+/// written, its journal replayed over it.
 fn read_state(dir: &Path) -> std::io::Result<RunState> {
-    let text = std::fs::read_to_string(dir.join("state.json"))?;
+    let text = std::fs::read_to_string(dir.join(STATE))?;
     let mut state: RunState = serde_json::from_str(&text).map_err(std::io::Error::other)?;
+    read_old_steps(dir, &mut state)?;
+    if state.status == "running" {
+        for stamped in journal(dir)? {
+            apply(&mut state, &stamped);
+        }
+    }
     if state.status == "running" && !going_on(dir) {
         state.status = "interrupted".into();
     }
-    for entry in std::fs::read_dir(dir.join("steps"))? {
+    Ok(state)
+}
+
+/// The steps of a run recorded before the journal, one `steps/<id>.json` each.
+fn read_old_steps(dir: &Path, state: &mut RunState) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir.join("steps")) else {
+        return Ok(());
+    };
+    for entry in entries {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "json")
             && let Some(step) = path.file_stem().map(|s| s.to_string_lossy().into_owned())
@@ -384,7 +393,7 @@ fn read_state(dir: &Path) -> std::io::Result<RunState> {
             state.steps.insert(step, step_state);
         }
     }
-    Ok(state)
+    Ok(())
 }
 
 /// Every run under the cache folder, oldest first.
@@ -424,15 +433,118 @@ fn run_dir(cache: &Path, id: &str) -> std::io::Result<PathBuf> {
 /// One run's state and its history of events.
 pub fn show(cache: &Path, id: &str) -> std::io::Result<(RunState, Vec<Stamped>)> {
     let state = state(cache, id)?;
-    let history = std::fs::read_to_string(run_dir(cache, id)?.join("events.jsonl"))?
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
+    let history = journal(&run_dir(cache, id)?)?;
     Ok((state, history))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn finished(step: &str, status: StepStatus) -> Stamped {
+        let mut outputs = Object::new();
+        outputs.insert("said".into(), "a success".into());
+        Stamped::now(RunEvent::StepFinished {
+            step: step.into(),
+            status,
+            duration_ms: 3,
+            outputs,
+            error: None,
+            attempts: 1,
+        })
+    }
+
+    fn started(step: &str) -> Stamped {
+        Stamped::now(RunEvent::StepStarted {
+            step: step.into(),
+            action: "testkit/echo".into(),
+            attempt: 1,
+        })
+    }
+
+    /// A run whose process ended mid-run reads back from its journal: each step as
+    /// its last event left it, the run interrupted; nothing but the journal was
+    /// written after the start.
+    #[test]
+    fn a_run_cut_short_reads_back_from_its_journal() {
+        let cache = tempfile::tempdir().unwrap();
+        let steps = [("a", "testkit/echo"), ("b", "testkit/echo"), ("c", "x/y")]
+            .map(|(s, a)| (s.to_string(), a.to_string()));
+        let mut record = RunRecord::create(
+            cache.path(),
+            "r1",
+            "w",
+            Path::new("w.yaml"),
+            "",
+            &steps,
+            vec![],
+        )
+        .unwrap();
+        let written = std::fs::read(record.dir().join(STATE)).unwrap();
+        record.record(&started("a")).unwrap();
+        record.record(&finished("a", StepStatus::Success)).unwrap();
+        record.record(&started("b")).unwrap();
+        assert_eq!(std::fs::read(record.dir().join(STATE)).unwrap(), written);
+        assert_eq!(state(cache.path(), "r1").unwrap().status, "running");
+        drop(record);
+        let back = state(cache.path(), "r1").unwrap();
+        assert_eq!(back.status, "interrupted");
+        let status = |s: &str| back.steps[s].status.clone();
+        assert_eq!(
+            [status("a"), status("b"), status("c")],
+            ["success", "running", "pending"]
+        );
+        assert_eq!(back.steps["a"].outputs["said"], "a success");
+        assert_eq!(back.succeeded().len(), 1);
+    }
+
+    /// A resumed run ends as its last run says, though the journal holds the end of
+    /// the first one; a secret that is also a word of the journal (`success`) masks
+    /// the values and leaves the journal readable.
+    #[test]
+    fn a_resumed_run_reads_as_its_last_end_with_its_secrets_masked() {
+        let cache = tempfile::tempdir().unwrap();
+        let steps = [("a".to_string(), "testkit/echo".to_string())];
+        let secrets = vec!["success".to_string()];
+        let mut record = RunRecord::create(
+            cache.path(),
+            "r2",
+            "w",
+            Path::new("w.yaml"),
+            "",
+            &steps,
+            secrets.clone(),
+        )
+        .unwrap();
+        let end = |success| {
+            Stamped::now(RunEvent::RunFinished {
+                success,
+                duration_ms: 1,
+            })
+        };
+        record.record(&finished("a", StepStatus::Failed)).unwrap();
+        record.record(&end(false)).unwrap();
+        drop(record);
+        let first = state(cache.path(), "r2").unwrap();
+        assert_eq!(first.status, "failed");
+        let mut record = RunRecord::resume(cache.path(), "r2", first, secrets).unwrap();
+        let again = Stamped::now(RunEvent::RunStarted {
+            run: "r2".into(),
+            workflow: "w".into(),
+            resumed: true,
+            trigger: None,
+        });
+        record.record(&again).unwrap();
+        record.record(&finished("a", StepStatus::Success)).unwrap();
+        drop(record);
+        let cut = state(cache.path(), "r2").unwrap();
+        assert_eq!((cut.status.as_str(), cut.finished), ("interrupted", None));
+        assert_eq!(cut.steps["a"].status, "success");
+        assert_eq!(cut.steps["a"].outputs["said"], "a ***");
+        let (_, history) = show(cache.path(), "r2").unwrap();
+        assert_eq!(history.len(), 4);
+    }
+
     /// A daemon fires runs faster than one a millisecond: their ids never meet.
     #[test]
     fn run_ids_made_in_a_row_are_all_different() {
