@@ -12,7 +12,8 @@
 //! ready, wait for what happens next (a step says something, ends, or the
 //! workflow's timeout passes), take it in; at the end, the report.
 //!
-//! - [`request`](mod@request): one request over the bus; [`discovery`]: which
+//! - [`request`](mod@request): one request over the bus; `listen.rs`: what comes
+//!   back about a run's requests, handed to each by its id; [`discovery`]: which
 //!   services are up on the broker.
 //! - [`events`]: what happens in a run; [`record`]: the run's folder.
 //! - [`cache`]: steps reused from an earlier success (incremental runs).
@@ -28,6 +29,7 @@ pub mod discovery;
 mod emit;
 pub mod events;
 mod fan_out;
+mod listen;
 mod ready;
 pub mod record;
 mod report;

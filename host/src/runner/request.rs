@@ -5,8 +5,9 @@
 //! per topic. A request is published at least once and sent again when the host
 //! that took it goes away ([`request_among`] says when).
 
+use super::listen::{Heard, Listeners};
 use crate::bus::{Bus, BusError, Will};
-use crate::presence::{Change, Departure, Hosts, TAKER_FIELD};
+use crate::presence::{Change, Departure, Hosts};
 use crate::protocol::{self, CORRELATION_FIELD, Finish, Object, Status};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -68,6 +69,8 @@ pub struct Pending(Arc<PendingInner>);
 struct PendingInner {
     counts: Mutex<BTreeMap<String, usize>>,
     hosts: tokio::sync::OnceCell<Hosts>,
+    /// What comes back on each action topic, handed to its requests by id.
+    listeners: Listeners,
 }
 
 impl std::fmt::Debug for Pending {
@@ -185,14 +188,7 @@ pub async fn request_among(
     let mut changes = hosts.changes();
     let mut connections = bus.connections();
     connections.borrow_and_update();
-    // Finish and progress apart: `<topic>/start` (and anything else) need not wake us.
-    let mut replies = bus.subscribe_kept(&protocol::finish_topic(topic)).await?;
-    let mut updates = bus.subscribe_kept(&protocol::progress_topic(topic)).await?;
-    let mut errors = bus.subscribe_kept(&protocol::error_topic(&service)).await?;
-    let mut starts = bus.subscribe_kept(&protocol::start_topic(topic)).await?;
-    let mut status = bus
-        .subscribe_kept(&protocol::status_topic(&service))
-        .await?;
+    let mut heard = pending.0.listeners.listen(bus, topic, &id).await?;
     let mut payload = fields.clone();
     payload.insert(CORRELATION_FIELD.into(), Value::from(id.clone()));
     let payload = Value::Object(payload).to_string();
@@ -230,58 +226,41 @@ pub async fn request_among(
             }
         };
         tokio::select! {
-            message = replies.recv() => {
-                let Some(message) = message else { return Err(BusError::Disconnected.into()) };
-                if !mentions(&message.payload, &id) && !pending.alone(topic) {
-                    continue;
+            heard = heard.recv() => match heard {
+                None => return Err(BusError::Disconnected.into()),
+                Some(Heard::Finish(mut finish)) => {
+                    if !ours(finish.correlation_id.as_deref()) {
+                        continue;
+                    }
+                    // copper's services report errors on <service>/error, then finish.
+                    if let (Status::Success, Some(error)) = (finish.status, reported_error.take())
+                        && !finish.entry.contains_key("status")
+                    {
+                        finish.status = Status::Failed;
+                        finish.error = Some(error);
+                    }
+                    unanswered.answered = true;
+                    return Ok(finish);
                 }
-                let mut finish = protocol::parse_finish(&message.payload);
-                if !ours(finish.correlation_id.as_deref()) {
-                    continue;
-                }
-                // Progress published before this finish is already waiting: report it first.
-                while let Some(message) = updates.try_recv() {
-                    if let Some(text) = progress_text(&message, &ours) {
+                Some(Heard::Progress(other, text)) => {
+                    if ours(other.as_deref()) {
                         progress(text);
                     }
                 }
-                // copper's services report errors on <service>/error, then finish:
-                // an error delivered before this finish is already waiting.
-                while let Some(message) = errors.try_recv() {
-                    if let Some(error) = error_for(topic, &message, &ours) {
+                Some(Heard::Said(text)) => progress(text),
+                Some(Heard::Error(other, about, error)) => {
+                    if about.as_deref().is_none_or(|t| t == topic) && ours(other.as_deref()) {
                         reported_error = Some(error);
                     }
                 }
-                if let (Status::Success, Some(error)) = (finish.status, reported_error.take())
-                    && !finish.entry.contains_key("status")
-                {
-                    finish.status = Status::Failed;
-                    finish.error = Some(error);
+                Some(Heard::Taken(host)) => taker = Some(host),
+                Some(Heard::Status(message)) => {
+                    // copper's own services say `down` themselves; our hosts' presence tells.
+                    if !message.retain && &message.payload[..] == b"down" && !hosts.ever_served(&service) {
+                        return Err(RequestError::ServiceDown(service));
+                    }
                 }
-                unanswered.answered = true;
-                return Ok(finish);
-            }
-            Some(message) = updates.recv() => {
-                if let Some(text) = progress_text(&message, &ours) {
-                    progress(text);
-                }
-            }
-            Some(message) = errors.recv() => {
-                if let Some(error) = error_for(topic, &message, &ours) {
-                    reported_error = Some(error);
-                }
-            }
-            Some(message) = starts.recv() => {
-                if let Some(host) = taker_of(&message.payload, &id) {
-                    taker = Some(host);
-                }
-            }
-            Some(message) = status.recv() => {
-                // copper's own services say `down` themselves; our hosts' presence tells.
-                if !message.retain && &message.payload[..] == b"down" && !hosts.ever_served(&service) {
-                    return Err(RequestError::ServiceDown(service));
-                }
-            }
+            },
             change = changes.recv() => match change {
                 // A host that serves it (re)announced itself: after a reconnection it
                 // may not have been subscribed when the request went out.
@@ -376,68 +355,6 @@ impl Drop for Unanswered {
             }
         });
     }
-}
-
-/// True when `payload` holds `id` (a cheap look before reading its JSON).
-fn mentions(payload: &[u8], id: &str) -> bool {
-    payload
-        .windows(id.len())
-        .any(|window| window == id.as_bytes())
-}
-
-/// The host a `<topic>/start` message names, if it is about request `id`.
-fn taker_of(payload: &[u8], id: &str) -> Option<String> {
-    if !mentions(payload, id) {
-        return None;
-    }
-    let start: Value = serde_json::from_slice(payload).ok()?;
-    if start.get(CORRELATION_FIELD).and_then(Value::as_str) != Some(id) {
-        return None;
-    }
-    start
-        .get(TAKER_FIELD)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
-/// The text of a progress message on `<topic>/status`, if it is about our request.
-fn progress_text(
-    message: &crate::bus::Message,
-    ours: &impl Fn(Option<&str>) -> bool,
-) -> Option<String> {
-    match serde_json::from_slice::<Value>(&message.payload) {
-        Ok(Value::Object(body)) if !ours(body.get(CORRELATION_FIELD).and_then(Value::as_str)) => {
-            None
-        }
-        Ok(Value::Object(body)) => Some(
-            body.get("message")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-        ),
-        _ => Some(String::from_utf8_lossy(&message.payload).into_owned()),
-    }
-}
-
-/// The error a `<service>/error` message reports for our request on `topic`, if it is ours.
-fn error_for(
-    topic: &str,
-    message: &crate::bus::Message,
-    ours: &impl Fn(Option<&str>) -> bool,
-) -> Option<String> {
-    let body: Value = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
-    let same_topic = body
-        .get("topic")
-        .and_then(Value::as_str)
-        .is_none_or(|t| t == topic);
-    if !(same_topic && ours(body.get(CORRELATION_FIELD).and_then(Value::as_str))) {
-        return None;
-    }
-    Some(match body.get("error") {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => String::from_utf8_lossy(&message.payload).into_owned(),
-    })
 }
 
 /// The runner's last will, as copper's: `runner/status` = `disconnected`.
