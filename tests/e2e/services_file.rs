@@ -250,3 +250,65 @@ fn a_component_gets_only_what_its_entry_grants() {
         out.stderr
     );
 }
+
+/// `grants.reuse`: one instance answers the requests in turn, up to its count; a
+/// failure drops it, and the next request gets a fresh one. Without it, every
+/// request gets a fresh instance.
+#[test]
+fn a_component_granted_reuse_answers_in_one_instance_until_it_fails_or_is_used_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // Each step after the one before it, whatever became of that one.
+    let order = ["c1", "c2", "t", "c3", "c4", "c5", "c6"];
+    let mut steps = String::from("steps:\n");
+    for (at, id) in order.iter().enumerate() {
+        let action = if *id == "t" { "trap" } else { "count" };
+        let needs = if at == 0 {
+            "[]".to_string()
+        } else {
+            format!("[{}]", order[at - 1])
+        };
+        steps.push_str(&format!(
+            "  - {{id: {id}, action: testkit/{action}, needs: {needs}, if: always(), continue_on_error: true}}\n"
+        ));
+    }
+    std::fs::write(dir.join("count.yaml"), steps).unwrap();
+    let testkit_with = |grants: &str| {
+        let entry = format!(
+            "services:\n  testkit:\n    component: {}\n{grants}",
+            copper_wasm::builtin::TESTKIT_PATH
+        );
+        std::fs::write(dir.join("copper.yaml"), entry).unwrap();
+    };
+    let answered = |stdout: &str| -> Vec<u64> {
+        ["c1", "c2", "c3", "c4", "c5", "c6"]
+            .iter()
+            .map(|step| outputs_of(stdout, step)["answered"].as_u64().unwrap())
+            .collect()
+    };
+    let run =
+        || output(copper(dir).args(["run", "count.yaml", "--no-builtins", "--events", "json"]));
+
+    testkit_with("    grants: {reuse: 3}\n");
+    let out = run();
+    out.assert_success();
+    // c1 and c2 in one instance; the trap drops it; c3 to c5 in a fresh one, used
+    // up after its third; c6 in a fresh one again.
+    assert_eq!(answered(&out.stdout), [1, 2, 1, 2, 3, 1], "{}", out.stdout);
+
+    testkit_with("");
+    let out = run();
+    out.assert_success();
+    assert_eq!(answered(&out.stdout), [1, 1, 1, 1, 1, 1], "{}", out.stdout);
+
+    // Not for a component that clones: each clone has a /scratch of its own.
+    testkit_with("    grants: {capabilities: [git], reuse: 2}\n");
+    let out = run();
+    out.assert_exit(2);
+    assert!(
+        out.stderr.contains("copper.yaml:4")
+            && out.stderr.contains("services.testkit.grants.reuse"),
+        "{}",
+        out.stderr
+    );
+}

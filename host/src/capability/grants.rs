@@ -15,7 +15,12 @@
 //!         - {host: ./content, guest: /content}            # read-only
 //!         - {host: ./out, guest: /out, write: true}
 //!       env: [SITE_URL]
+//!       reuse: 100        # one instance answers up to 100 requests, in turn
 //! ```
+//!
+//! `reuse` gives up a fresh instance per request (what one request leaves in
+//! the instance's memory, the next one sees) for the cost of starting one: for
+//! components whose start is dear, such as a Python interpreter's snapshot.
 
 use std::path::PathBuf;
 
@@ -42,6 +47,9 @@ pub struct Grants {
     pub folders: Vec<Folder>,
     /// Environment variables of the host it may read, by name.
     pub env: Vec<String>,
+    /// Requests one instance may answer, one after another, before a fresh one
+    /// takes its place (0 or 1: a fresh instance for every request, the default).
+    pub reuse: u32,
 }
 
 impl Grants {

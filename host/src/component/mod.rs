@@ -4,7 +4,10 @@
 //! component's hash and the engine's configuration; instances come from an
 //! `InstancePre` and the pooling allocator. Each request gets its own store with
 //! an epoch deadline and a memory cap, so a component that loops or eats memory
-//! is stopped and the host keeps serving.
+//! is stopped and the host keeps serving. A component granted `reuse` answers
+//! several requests in turn in one instance (`warm.rs`).
+
+mod warm;
 
 use crate::capability::{self, KNOWN, MemoryCap, RequestState, git::GitConfig, grants::Grants};
 use crate::job::{Job, ServiceEvent};
@@ -207,6 +210,7 @@ impl Runtime {
             runtime: self.clone(),
             pre,
             info,
+            warm: warm::Warm::new(grants.reuse),
             grants,
         })
     }
@@ -375,6 +379,8 @@ pub struct ComponentService {
     pre: GitPluginPre<RequestState>,
     info: ServiceInfo,
     grants: Grants,
+    /// Instances that answered and may answer again (with `reuse`).
+    warm: warm::Warm,
 }
 
 impl ComponentService {
@@ -421,7 +427,8 @@ impl ComponentService {
         Ok(wasi)
     }
 
-    /// Runs one request in a fresh instance; returns the result fields.
+    /// Runs one request in a fresh instance (or, with `reuse`, a warm one);
+    /// returns the result fields.
     pub async fn handle(&self, job: Job<'_>) -> Result<Object, Failure> {
         let failed = |message: String| Failure::new(FailureKind::Failed, message);
         let scratch = if self.info.capabilities.iter().any(|c| c == capability::GIT) {
@@ -435,20 +442,28 @@ impl ComponentService {
         } else {
             None
         };
-        let mut wasi = self
-            .wasi(scratch.as_ref().map(|s| s.path()))
-            .map_err(|e| failed(format!("cannot open the sandbox folders: {e}")))?;
-        let (stdout, stderr) = (
-            MemoryOutputPipe::new(MAX_OUTPUT),
-            MemoryOutputPipe::new(MAX_OUTPUT),
-        );
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        let mut store = self.runtime.store(
-            &self.info.name,
-            wasi,
-            Some(job.events),
-            scratch.as_ref().map(|s| s.path().to_path_buf()),
-        );
+        let reused = if scratch.is_none() {
+            self.warm.take()
+        } else {
+            None
+        };
+        let mut instance = match reused {
+            Some(instance) => instance,
+            None => {
+                let scratch = scratch.as_ref().map(|s| s.path());
+                let mut wasi = self
+                    .wasi(scratch)
+                    .map_err(|e| failed(format!("cannot open the sandbox folders: {e}")))?;
+                let room = self.warm.output_room(MAX_OUTPUT);
+                let (stdout, stderr) = (MemoryOutputPipe::new(room), MemoryOutputPipe::new(room));
+                wasi.stdout(stdout.clone()).stderr(stderr.clone());
+                let scratch = scratch.map(Path::to_path_buf);
+                let store = self.runtime.store(&self.info.name, wasi, None, scratch);
+                warm::Instance::new(store, stdout, stderr)
+            }
+        };
+        let store = &mut instance.store;
+        store.data_mut().events = Some(job.events);
         // Guest code runs in slices: at the end of each it yields to the other
         // requests (a CPU-bound one shares the cores), and past its deadline it stops.
         let deadline = std::time::Instant::now().checked_add(job.left);
@@ -468,13 +483,20 @@ impl ComponentService {
         };
         // The epoch deadline stops guest code; this one also bounds time spent in host calls.
         let outcome = tokio::time::timeout(job.left + Duration::from_secs(1), async {
-            let bindings = self.pre.instantiate_async(&mut store).await?;
+            let warm::Instance {
+                store, bindings, ..
+            } = &mut instance;
+            if bindings.is_none() {
+                *bindings = Some(self.pre.instantiate_async(&mut *store).await?);
+            }
+            let bindings = bindings.as_ref().expect("instantiated");
             bindings
                 .copper_service_service()
-                .call_handle(&mut store, &request)
+                .call_handle(&mut *store, &request)
                 .await
         })
         .await;
+        let (stdout, stderr) = instance.output();
         self.log_output(&stdout, "stdout", job.secrets);
         self.log_output(&stderr, "stderr", job.secrets);
         let timed_out = || {
@@ -486,13 +508,14 @@ impl ComponentService {
                 ),
             )
         };
+        // Whatever failed, the instance goes with it: only an answer gives it back.
         let text = match outcome {
             Err(_) => return Err(timed_out()),
             Ok(Err(trap)) => {
                 if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
                     return Err(timed_out());
                 }
-                if store.data().memory.hit() {
+                if instance.store.data().memory.hit() {
                     return Err(Failure::new(
                         FailureKind::OutOfMemory,
                         format!(
@@ -505,7 +528,7 @@ impl ComponentService {
                     .downcast_ref::<Trap>()
                     .map(|t| t.to_string())
                     .unwrap_or_else(|| format!("{trap:#}"));
-                let panic = String::from_utf8_lossy(&stderr.contents())
+                let panic = String::from_utf8_lossy(&stderr)
                     .lines()
                     .rev()
                     .find(|l| l.contains("panicked"))
@@ -528,7 +551,12 @@ impl ComponentService {
             Ok(Ok(Ok(text))) => text,
         };
         match serde_json::from_str(&text) {
-            Ok(serde_json::Value::Object(results)) => Ok(results),
+            Ok(serde_json::Value::Object(results)) => {
+                if scratch.is_none() {
+                    self.warm.give(instance);
+                }
+                Ok(results)
+            }
             _ => Err(failed(format!(
                 "service `{}` returned results that are not a JSON object",
                 self.info.name
@@ -536,9 +564,8 @@ impl ComponentService {
         }
     }
 
-    fn log_output(&self, pipe: &MemoryOutputPipe, stream: &str, secrets: &[String]) {
-        let contents = pipe.contents();
-        for line in String::from_utf8_lossy(&contents)
+    fn log_output(&self, contents: &[u8], stream: &str, secrets: &[String]) {
+        for line in String::from_utf8_lossy(contents)
             .lines()
             .filter(|l| !l.trim().is_empty())
         {

@@ -41,6 +41,7 @@ pub(super) struct RawGrants {
     pub(super) folders: Vec<RawFolder>,
     #[serde(default)]
     pub(super) env: Vec<String>,
+    pub(super) reuse: Option<Spanned<u64>>,
 }
 
 /// One folder of `grants.folders`.

@@ -1,7 +1,8 @@
 //! The `testkit` service, for tests and benchmarks only: `testkit/echo` returns
-//! its input, `testkit/fail` fails, `testkit/trap` panics, `testkit/spin` loops
-//! forever, `testkit/hog` allocates until memory runs out, `testkit/progress`
-//! reports progress and a resource.
+//! its input, `testkit/count` counts the requests its instance answered,
+//! `testkit/fail` fails, `testkit/trap` panics, `testkit/spin` loops forever,
+//! `testkit/hog` allocates until memory runs out, `testkit/progress` reports
+//! progress and a resource.
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -12,8 +13,12 @@ mod component {
 
     struct Testkit;
 
-    const ACTIONS: [(&str, &str); 10] = [
+    const ACTIONS: [(&str, &str); 11] = [
         ("echo", "Return the input fields as results"),
+        (
+            "count",
+            "How many requests this instance answered, this one included",
+        ),
         ("fail", "Fail with kind `failed`"),
         ("trap", "Panic (a trap)"),
         ("spin", "Loop forever (until the deadline)"),
@@ -60,6 +65,12 @@ mod component {
         fn handle(req: Request) -> Result<String, ServiceError> {
             let action = req.topic.rsplit('/').next().unwrap_or_default();
             match action {
+                "count" => {
+                    static ANSWERED: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(0);
+                    let answered = ANSWERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    Ok(serde_json::json!({ "answered": answered }).to_string())
+                }
                 "echo" => {
                     let mut value: serde_json::Value =
                         serde_json::from_str(&req.input).unwrap_or_default();

@@ -149,11 +149,30 @@ impl Reader<'_> {
                 write: folder.write,
             });
         }
+        let reuse = match raw.reuse {
+            None => 0,
+            Some(n) if (1..=1_000_000).contains(&n.value) => n.value as u32,
+            Some(n) => {
+                return Err(self.error(
+                    Some(n.referenced.line()),
+                    &format!("{field}.reuse"),
+                    "must be a whole number from 1 to 1000000 (requests one instance answers)",
+                ));
+            }
+        };
+        if reuse > 1 && raw.capabilities.iter().any(|c| c == crate::capability::GIT) {
+            return Err(self.error(
+                line,
+                &format!("{field}.reuse"),
+                "a component granted `git` gets a fresh instance for every request (each has a /scratch of its own)",
+            ));
+        }
         Ok(Grants {
             trusted: false,
             capabilities: raw.capabilities,
             folders,
             env: raw.env,
+            reuse,
         })
     }
 
