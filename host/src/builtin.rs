@@ -6,8 +6,30 @@ pub const FETCHER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/copper_fetc
 /// `markdown/build`: build an HTML site from markdown.
 pub const MARKDOWN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/copper_markdown.wasm"));
 
-/// Every built-in component, by name.
-pub const ALL: [(&str, &[u8]); 2] = [("fetcher", FETCHER), ("markdown", MARKDOWN)];
+/// A component built into the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    /// Its service's name.
+    pub name: &'static str,
+    /// The component.
+    pub bytes: &'static [u8],
+    /// The sha256 of `bytes`, in hex, taken when the binary was built.
+    pub sha256: &'static str,
+}
+
+/// Every built-in component.
+pub const ALL: [Builtin; 2] = [
+    Builtin {
+        name: "fetcher",
+        bytes: FETCHER,
+        sha256: env!("COPPER_FETCHER_SHA256"),
+    },
+    Builtin {
+        name: "markdown",
+        bytes: MARKDOWN,
+        sha256: env!("COPPER_MARKDOWN_SHA256"),
+    },
+];
 
 /// Path of the `testkit` component (echo, trap, loop, …) used by the tests and benchmarks.
 #[doc(hidden)]

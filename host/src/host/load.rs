@@ -83,15 +83,18 @@ pub(super) async fn load_components(config: &HostConfig) -> Result<Loaded, HostE
     let mut registry = Registry::new();
     let mut origins = BTreeMap::new();
     if config.builtins {
-        for (name, bytes) in crate::builtin::ALL {
+        for builtin in crate::builtin::ALL {
             let component = runtime
-                .load(bytes, Grants::trusted())
+                .load_hashed(builtin.bytes, builtin.sha256, Grants::trusted())
                 .await
                 .map_err(|source| HostError::Load {
-                    name: format!("`{name}` (built in)"),
+                    name: format!("`{}` (built in)", builtin.name),
                     source,
                 })?;
-            origins.insert(component.info().name.clone(), Origin::Builtin(bytes));
+            origins.insert(
+                component.info().name.clone(),
+                Origin::Builtin(builtin.bytes),
+            );
             registry.add(Service::component(component))?;
         }
     }
