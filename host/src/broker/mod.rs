@@ -45,6 +45,24 @@ pub enum BrokerError {
     NotListening(SocketAddr),
 }
 
+/// Waits (at most 5 s) until rumqttd listens on `inner`, and checks that it is this
+/// process listening there: the relay must talk to rumqttd alone.
+pub(super) fn check_inner(inner: SocketAddr) -> Result<(), BrokerError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect_timeout(&inner, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            return Err(BrokerError::NotListening(inner));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The private port was free when picked, but another local process could
+    // have taken it before rumqttd.
+    if !own::listens_here(inner) {
+        return Err(BrokerError::NotOurs(inner));
+    }
+    Ok(())
+}
+
 /// An in-process link into the broker (rumqttd's local link).
 pub type Link = (rumqttd::local::LinkTx, rumqttd::local::LinkRx);
 
@@ -114,18 +132,9 @@ impl EmbeddedBroker {
                 }
             })
             .map_err(|source| BrokerError::Bind { addr, source })?;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect_timeout(&inner, Duration::from_millis(200)).is_err() {
-            if Instant::now() > deadline {
-                return Err(BrokerError::NotListening(inner));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // The private port was free when picked, but another local process could
-        // have taken it before rumqttd: the relay must talk to rumqttd alone.
-        if !own::listens_here(inner) {
-            return Err(BrokerError::NotOurs(inner));
-        }
+        // Whether rumqttd listens on its private port, and is the one listening
+        // there, is for the relay to check before it lets a TCP client in (on its
+        // own thread: a start need not wait for it, and most never use TCP).
         listener
             .set_nonblocking(true)
             .map_err(|source| BrokerError::Bind { addr, source })?;

@@ -45,6 +45,12 @@ pub(super) struct Door {
 
 /// Accepts clients on `listener` for ever.
 pub(super) fn run(listener: std::net::TcpListener, door: Door) {
+    // Nobody is let in before rumqttd is known to listen on its port (clients
+    // wait in the listener's backlog meanwhile); if it does not, or someone else
+    // does, nobody ever is.
+    if let Err(error) = super::check_inner(door.inner) {
+        return tracing::error!(%error, "the embedded broker takes no TCP client");
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
