@@ -462,6 +462,10 @@ pub struct Host {
     workspace: PathBuf,
     /// Where downloaded components are kept.
     compiled_cache: PathBuf,
+    /// The client [`Host::call`] asks through, made at the first call and shared
+    /// by all (a client of its own per call cost a connection and its
+    /// subscriptions every time), with the calls under way.
+    caller: tokio::sync::OnceCell<(Bus, crate::runner::Pending)>,
 }
 
 impl Host {
@@ -547,6 +551,7 @@ impl Host {
             live: Default::default(),
             workspace: config.workspace.clone(),
             compiled_cache: config.compiled_cache.clone(),
+            caller: tokio::sync::OnceCell::new(),
         };
         if let Err(error) = host.start_long_running(&config).await {
             host.stop().await;
@@ -693,6 +698,9 @@ impl Host {
     /// Stops serving: running components finish, running containers are killed,
     /// services say `down`, and every container and network of this host is removed.
     pub async fn stop(self) {
+        if let Some((caller, _)) = self.caller.get() {
+            caller.close().await;
+        }
         if let Some(containers) = &self.containers {
             containers.stopping.cancel();
         }

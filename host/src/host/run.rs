@@ -266,23 +266,23 @@ impl Host {
         wait: Option<Duration>,
         on_progress: impl FnMut(String),
     ) -> Result<Finish, RequestError> {
-        let id = format!("copper-wasm-call-{}", uuid::Uuid::new_v4().simple());
         if !protocol::is_action_topic(topic) {
             return Err(RequestError::NotAnAction(topic.to_string()));
         }
-        let (bus, _connection) = self.connect_guarded(&id, None).await?;
-        let finish = match self.served(&bus, topic).await {
-            Ok(()) => {
-                let mut fields = fields.clone();
-                fields
-                    .entry("action")
-                    .or_insert_with(|| serde_json::Value::from(topic));
-                runner::request(&bus, topic, &fields, wait, on_progress).await
-            }
-            Err(error) => Err(error),
-        };
-        bus.close().await;
-        finish
+        let (bus, pending) = self
+            .caller
+            .get_or_try_init(|| async {
+                let id = format!("copper-wasm-call-{}", uuid::Uuid::new_v4().simple());
+                let bus = self.connect(&id, None).await?;
+                Ok::<_, BusError>((bus, runner::Pending::default()))
+            })
+            .await?;
+        self.served(bus, topic).await?;
+        let mut fields = fields.clone();
+        fields
+            .entry("action")
+            .or_insert_with(|| serde_json::Value::from(topic));
+        runner::request_among(bus, topic, &fields, wait, on_progress, pending).await
     }
 
     /// Whether a service here or on the broker answers `topic`.
