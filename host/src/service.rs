@@ -4,7 +4,7 @@ use serde_json::Value;
 use std::fmt;
 
 /// A service and the actions it answers.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceInfo {
     /// Name: the first topic level.
     pub name: String,
@@ -17,7 +17,7 @@ pub struct ServiceInfo {
 }
 
 /// One action of a service.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ActionInfo {
     /// The topic suffix.
     pub name: String,

@@ -233,10 +233,16 @@ fn components_are_compiled_once() {
     );
     out.assert_success();
     let first = cached();
+    let named = |end: &str| {
+        first
+            .iter()
+            .filter(|(p, _)| p.to_string_lossy().ends_with(end))
+            .count()
+    };
     assert_eq!(
-        first.len(),
-        2,
-        "one artifact per built-in component: {first:?}"
+        (named(".cwasm"), named(".describe.json"), first.len()),
+        (2, 2, 4),
+        "one artifact and what it said of itself per built-in component: {first:?}"
     );
     let out = output(
         copper(dir.path())

@@ -217,8 +217,8 @@ impl Runtime {
         sha256: &str,
         grants: Grants,
     ) -> Result<ComponentService, LoadError> {
-        let component = self.compile(bytes, sha256)?;
-        let info = self.describe(&component).await?;
+        let (component, key) = self.compile(bytes, sha256)?;
+        let info = self.described(&component, &key).await?;
         if let Some(capability) = grants.refused(&info.capabilities) {
             return Err(LoadError::NotGranted {
                 service: info.name.clone(),
@@ -244,8 +244,31 @@ impl Runtime {
         })
     }
 
-    /// The compiled `bytes` (whose sha256 is `sha256`), from the cache when it has them.
-    fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Component, LoadError> {
+    /// What the component of cache key `key` says of itself: kept beside its
+    /// compiled artifact once asked (a start asked every built-in component anew,
+    /// an instance and its schemas' checks each), asked otherwise.
+    async fn described(&self, component: &Component, key: &str) -> Result<ServiceInfo, LoadError> {
+        let path = self.compiled.join(format!("{key}.describe.json"));
+        let kept = std::fs::read(&path).ok();
+        if let Some(info) = kept.and_then(|text| serde_json::from_slice(&text).ok()) {
+            return Ok(info);
+        }
+        let info = self.describe(component).await?;
+        // Not kept is only slower: the next start asks again.
+        let partial = path.with_extension(format!("{}.partial", uuid::Uuid::new_v4().simple()));
+        let text = serde_json::to_vec(&info).expect("service info serializes");
+        if std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .is_err()
+        {
+            let _ = std::fs::remove_file(&partial);
+        }
+        Ok(info)
+    }
+
+    /// The compiled `bytes` (whose sha256 is `sha256`), from the cache when it has
+    /// them, and their key in the cache.
+    fn compile(&self, bytes: &[u8], sha256: &str) -> Result<(Component, String), LoadError> {
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
         self.engine
             .precompile_compatibility_hash()
@@ -265,7 +288,7 @@ impl Runtime {
                 reason = "loading our own precompiled artifact is what makes the cache fast"
             )]
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => return Ok((component, key)),
                 Err(error) => {
                     tracing::warn!(path = %path.display(), %error, "recompiling a stale cached component")
                 }
@@ -288,7 +311,7 @@ impl Runtime {
         // SAFETY: `compiled` was produced just above by this engine.
         #[expect(unsafe_code, reason = "deserializing what this engine just compiled")]
         let component = unsafe { Component::deserialize(&self.engine, &compiled) };
-        component.map_err(LoadError::Compile)
+        Ok((component.map_err(LoadError::Compile)?, key))
     }
 
     fn store(
