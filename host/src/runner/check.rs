@@ -45,9 +45,10 @@ pub fn check_inputs(
         }
     }
     // The workflow's own env, interpolated as the run will: against `env`.
+    let base = super::decide::Env::new(env.clone());
     for (name, value) in &workflow.env {
         let one = BTreeMap::from([(name.clone(), value.clone())]);
-        super::decide::layered(env, &one, &workflow.secrets).map_err(|why| {
+        super::decide::layered(&base, &one, &workflow.secrets).map_err(|why| {
             let prefix = format!("env `{name}`: ");
             workflow.env_problem(name, why.strip_prefix(&prefix).unwrap_or(&why))
         })?;

@@ -6,12 +6,17 @@ use crate::workflow::Step;
 use crate::workflow::expression::{self, ConditionScope, Scope, StepView};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// A run's or a step's environment, shared by the steps that add nothing to it
+/// (each step cloned the process's whole environment before).
+pub(super) type Env = Arc<BTreeMap<String, String>>;
 
 /// The environment of one step: the run's, the workflow's `env`, the step's `env`.
 pub(super) struct StepScope<'a> {
     /// The variables it sees.
-    pub(super) env: BTreeMap<String, String>,
+    pub(super) env: Env,
     /// Ended steps (only a success has results).
     pub(super) steps: &'a BTreeMap<String, StepView>,
     /// The names of the workflow's secrets.
@@ -42,14 +47,14 @@ impl Scope for StepScope<'_> {
 
 /// `base` with `extra` over it, each of `extra`'s values interpolated against `base`.
 pub(super) fn layered(
-    base: &BTreeMap<String, String>,
+    base: &Env,
     extra: &BTreeMap<String, String>,
     secrets: &[String],
-) -> Result<BTreeMap<String, String>, String> {
-    let mut env = base.clone();
+) -> Result<Env, String> {
     if extra.is_empty() {
-        return Ok(env);
+        return Ok(base.clone());
     }
+    let mut env = BTreeMap::clone(base);
     let no_steps = BTreeMap::new();
     let scope = StepScope {
         env: base.clone(),
@@ -66,7 +71,7 @@ pub(super) fn layered(
             resolved.as_str().unwrap_or_default().to_string(),
         );
     }
-    Ok(env)
+    Ok(Arc::new(env))
 }
 
 /// The fields a step sends, resolved; its deadline shortened to what is left of the run's.
@@ -91,7 +96,7 @@ pub(super) fn step_input(
 /// What to do with a step whose needs have ended.
 pub(super) enum Decision {
     /// Run it, with this environment.
-    Run(BTreeMap<String, String>),
+    Run(Env),
     /// Skip it, for this reason.
     Skip(String),
     /// Take these results from the run being resumed.
@@ -105,7 +110,7 @@ pub(super) struct Known<'a> {
     /// True when every step it needs succeeded (or failed with `continue_on_error`).
     pub(super) success: bool,
     /// The run's environment (the workflow's `env` over the options').
-    pub(super) env: &'a BTreeMap<String, String>,
+    pub(super) env: &'a Env,
     /// What the ended steps show.
     pub(super) views: &'a BTreeMap<String, StepView>,
     /// Steps done in the run being resumed, with their results.

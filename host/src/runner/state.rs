@@ -2,7 +2,7 @@
 //! phase of the run does to them.
 
 use super::RunOptions;
-use super::decide::{Decision, Known, StepScope, decide, layered, step_input};
+use super::decide::{Decision, Env, Known, StepScope, decide, layered, step_input};
 use super::emit::Emitter;
 use super::events::{RunEvent, Stamped, StepStatus};
 use super::fan_out;
@@ -44,7 +44,7 @@ pub(super) struct RunState<'a, F> {
     options: &'a RunOptions,
     graph: Graph,
     /// The run's environment, or why the workflow's `env` cannot be made.
-    env: Result<BTreeMap<String, String>, String>,
+    env: Result<Env, String>,
     /// When the workflow's timeout passes.
     deadline: Option<Instant>,
     /// Requests under way, shared by the running steps.
@@ -75,8 +75,12 @@ impl<'a, F: FnMut(&Stamped)> RunState<'a, F> {
     ) -> Self {
         let steps = workflow.steps.len();
         let graph = Graph::new(&workflow.steps);
-        let env = layered(&options.env, &workflow.env, &workflow.secrets)
-            .map_err(|why| format!("the workflow's {why}"));
+        let env = layered(
+            &Env::new(options.env.clone()),
+            &workflow.env,
+            &workflow.secrets,
+        )
+        .map_err(|why| format!("the workflow's {why}"));
         let (notes_tx, notes) = mpsc::unbounded_channel();
         RunState {
             workflow,
@@ -175,7 +179,7 @@ impl<'a, F: FnMut(&Stamped)> RunState<'a, F> {
 
     /// Makes `step`'s input and sends its tries on their way: `None` once it runs;
     /// its report when it ends at once (an earlier success reused, or no input).
-    fn launch(&mut self, step: &'a Step, env: BTreeMap<String, String>) -> Option<StepReport> {
+    fn launch(&mut self, step: &'a Step, env: Env) -> Option<StepReport> {
         if step.for_each.is_some() {
             return self.launch_items(step, env);
         }
@@ -209,11 +213,7 @@ impl<'a, F: FnMut(&Stamped)> RunState<'a, F> {
     }
 
     /// [`Self::launch`] for a `for_each` step: its list resolved, one input per item.
-    fn launch_items(
-        &mut self,
-        step: &'a Step,
-        env: BTreeMap<String, String>,
-    ) -> Option<StepReport> {
+    fn launch_items(&mut self, step: &'a Step, env: Env) -> Option<StepReport> {
         let for_each = step.for_each.as_ref().expect("a for_each step");
         let mut scope = StepScope {
             env,
