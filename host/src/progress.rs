@@ -31,6 +31,13 @@ impl Style {
     }
 }
 
+/// `text` and a newline on standard error, in one write (standard error is not
+/// buffered: `eprintln!` writes each piece of its format on its own).
+fn plain_line(mut text: String) {
+    text.push('\n');
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Renders run events.
 pub struct Progress {
     style: Style,
@@ -69,7 +76,7 @@ impl Progress {
         if self.style == Style::Live {
             let _ = self.multi.println(text);
         } else {
-            eprintln!("{text}");
+            plain_line(text);
         }
     }
 
@@ -109,12 +116,12 @@ impl Progress {
                         old.finish_and_clear();
                     }
                 } else {
-                    eprintln!("{label} started{suffix}");
+                    plain_line(format!("{label} started{suffix}"));
                 }
             }
             RunEvent::StepProgress { step, message } => match self.bars.get(step) {
                 Some(bar) => bar.set_message(message.clone()),
-                None => eprintln!("{} {message}", self.label(step)),
+                None => plain_line(format!("{} {message}", self.label(step))),
             },
             RunEvent::StepRetried {
                 step,
