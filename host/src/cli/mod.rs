@@ -399,7 +399,16 @@ pub fn main() -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(CliError::AsyncRuntime)?;
-    let done = runtime.block_on(dispatch(cli.command));
+    // On a worker, not on this thread: what wakes the command (the bus's poller,
+    // the services' answers) then wakes it on the thread it runs on, where a
+    // `block_on` future needs this one woken every time.
+    let done = runtime.block_on(async {
+        match tokio::spawn(dispatch(cli.command)).await {
+            Ok(done) => done,
+            Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+            Err(failed) => unreachable!("the command's task is never cancelled: {failed}"),
+        }
+    });
     if let Some(otel) = otel {
         otel.shutdown();
     }
