@@ -27,32 +27,6 @@ fn number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn wait_port(port: u16) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn mosquitto(dir: &Path, port: u16) -> Running {
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"),
-    )
-    .unwrap();
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto is installed (./test.sh installs it)");
-    wait_port(port);
-    Running(child)
-}
-
 /// `copper-wasm serve` of testkit as host `id`.
 fn host(dir: &Path, port: u16, id: &str, compiled: &Path) -> Running {
     let cache: PathBuf = dir.join(id);
@@ -161,7 +135,8 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let compiled = dir.path().join("compiled");
         let port = free_port();
-        let _broker = mosquitto(dir.path(), port);
+        let _broker = support::mosquitto(dir.path(), port, "persistence false\nset_tcp_nodelay true\n")
+            .expect("mosquitto is installed (./test.sh installs it)");
         let bus = client(port, "bench-hosts").await;
         let ids: Vec<String> = (0..3).map(|k| format!("b{k}")).collect();
         let mut hosts = Vec::new();

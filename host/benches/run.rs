@@ -28,11 +28,10 @@ mod support;
 use copper_wasm::bus::Bus;
 use copper_wasm::protocol::Object;
 use copper_wasm::{Host, HostConfig};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Running, free_port};
+use support::{Running, free_port, measure};
 use tokio_util::sync::CancellationToken;
 
 /// Where the bench keeps the Python it installs.
@@ -73,33 +72,6 @@ fn steps(dir: &Path, n: usize, independent: bool) -> PathBuf {
     path
 }
 
-/// One whole command: its wall time and peak resident memory (MB).
-// wait4 reaps the child (std's wait has no rusage), so clippy's check of `wait` is moot.
-#[allow(clippy::zombie_processes)]
-fn measure(command: &mut Command) -> (Duration, f64) {
-    let started = Instant::now();
-    let child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `usage` is a plain C struct that wait4 fills in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    #[expect(
-        unsafe_code,
-        reason = "wait4 is the only way to read a child's peak memory"
-    )]
-    // SAFETY: `pid` is our child, not yet waited for; the pointers are valid.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let took = started.elapsed();
-    assert_eq!(waited, pid, "wait4");
-    let status = std::process::ExitStatus::from_raw(status);
-    assert!(status.success(), "{command:?}: {status}");
-    (took, usage.ru_maxrss as f64 / 1024.0)
-}
-
 /// Per step: the median of `make(big)` less the median of `make(10)`, over `big - 10`.
 fn per_step(big: usize, mut make: impl FnMut(usize) -> Command) -> Duration {
     let (mut long, mut short) = (Vec::new(), Vec::new());
@@ -113,28 +85,8 @@ fn per_step(big: usize, mut make: impl FnMut(usize) -> Command) -> Duration {
 /// A mosquitto on loopback, as installed or with `set_tcp_nodelay true`.
 fn mosquitto(dir: &Path, tuned: bool) -> Option<(Running, u16)> {
     let port = free_port();
-    let conf = dir.join(format!("mosquitto-{port}.conf"));
     let extra = if tuned { "set_tcp_nodelay true\n" } else { "" };
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}"),
-    )
-    .unwrap();
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let running = Running(child);
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((running, port));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
+    support::mosquitto(dir, port, extra).map(|running| (running, port))
 }
 
 /// A Python 3 that has paho-mqtt: the system's, else a virtual environment of the

@@ -14,10 +14,13 @@
 //! mdBook runs with its defaults (search index, highlight.js in the page) and
 //! without the book's own preprocessors, which are not mdBook's.
 
-use std::os::unix::process::ExitStatusExt;
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::measure;
 
 const RUNS: usize = 5;
 
@@ -82,28 +85,6 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
         }
     }
-}
-
-/// Runs `command` to its end: its time and its peak resident memory (MB).
-// wait4 reaps the child (std's wait has no rusage), so clippy's check of `wait` is moot.
-#[allow(clippy::zombie_processes)]
-fn measure(command: &mut Command) -> (Duration, f64) {
-    let started = Instant::now();
-    let child = command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the child is ours and not yet waited for; the pointers are valid.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let took = started.elapsed();
-    assert_eq!(waited, pid, "wait4");
-    let status = std::process::ExitStatus::from_raw(status);
-    assert!(status.success(), "{command:?}: {status}");
-    (took, usage.ru_maxrss as f64 / 1024.0)
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

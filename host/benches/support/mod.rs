@@ -1,10 +1,13 @@
 //! What the benches that start processes share: a child killed when dropped,
-//! a free loopback port, a process's memory.
+//! a free loopback port, a mosquitto, a process's memory and a command's time.
 // Each bench uses what it needs of these.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::process::Child;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A child process killed (and waited for) when dropped.
 pub struct Running(pub Child);
@@ -22,6 +25,56 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .unwrap()
         .port()
+}
+
+/// Waits (at most 20 s) until something listens on loopback `port`.
+pub fn wait_port(port: u16) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A mosquitto on loopback `port`, its configuration given `extra` lines; `None`
+/// when mosquitto is not installed (./test.sh installs it).
+pub fn mosquitto(dir: &Path, port: u16, extra: &str) -> Option<Running> {
+    let conf = dir.join(format!("mosquitto-{port}.conf"));
+    let text = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}");
+    std::fs::write(&conf, text).unwrap();
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let running = Running(child);
+    wait_port(port);
+    Some(running)
+}
+
+/// Runs `command` to its end: its time and its peak resident memory (MB).
+// wait4 reaps the child (std's wait has no rusage), so clippy's check of `wait` is moot.
+#[allow(clippy::zombie_processes)]
+pub fn measure(command: &mut Command) -> (Duration, f64) {
+    let started = Instant::now();
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `rusage` is a plain C struct, all zeroes a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the child is ours and not yet waited for; the pointers are valid.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let took = started.elapsed();
+    assert_eq!(waited, pid, "wait4");
+    let status = std::process::ExitStatus::from_raw(status);
+    assert!(status.success(), "{command:?}: {status}");
+    (took, usage.ru_maxrss as f64 / 1024.0)
 }
 
 /// The resident memory of process `pid`, in MB.
