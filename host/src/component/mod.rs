@@ -10,7 +10,7 @@
 mod warm;
 
 use crate::capability::{self, KNOWN, MemoryCap, RequestState, git::GitConfig, grants::Grants};
-use crate::job::{Job, ServiceEvent};
+use crate::job::Job;
 use crate::protocol::Object;
 use crate::sandbox::Sandbox;
 use crate::service::{ActionInfo, Failure, FailureKind, ServiceInfo};
@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -255,14 +254,8 @@ impl Runtime {
         }
         let info = self.describe(component).await?;
         // Not kept is only slower: the next start asks again.
-        let partial = path.with_extension(format!("{}.partial", uuid::Uuid::new_v4().simple()));
         let text = serde_json::to_vec(&info).expect("service info serializes");
-        if std::fs::write(&partial, text)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .is_err()
-        {
-            let _ = std::fs::remove_file(&partial);
-        }
+        let _ = write_whole(&path, &text);
         Ok(info)
     }
 
@@ -303,11 +296,7 @@ impl Runtime {
             source,
         };
         std::fs::create_dir_all(&dir).map_err(cache_error)?;
-        // A name of its own: two loads of one component at once (two hosts of one
-        // process, or two processes) must not rename each other's partial file.
-        let partial = dir.join(format!("{key}.{}.partial", uuid::Uuid::new_v4().simple()));
-        std::fs::write(&partial, &compiled).map_err(cache_error)?;
-        std::fs::rename(&partial, &path).map_err(cache_error)?;
+        write_whole(&path, &compiled).map_err(cache_error)?;
         // SAFETY: `compiled` was produced just above by this engine.
         #[expect(unsafe_code, reason = "deserializing what this engine just compiled")]
         let component = unsafe { Component::deserialize(&self.engine, &compiled) };
@@ -318,7 +307,6 @@ impl Runtime {
         &self,
         service: &str,
         wasi: WasiCtxBuilder,
-        events: Option<mpsc::Sender<ServiceEvent>>,
         scratch: Option<PathBuf>,
     ) -> Store<RequestState> {
         let mut wasi = wasi;
@@ -327,7 +315,8 @@ impl Runtime {
             table: ResourceTable::new(),
             memory: MemoryCap::new(self.limits.memory),
             service: service.to_string(),
-            events,
+            // A request's own, set when it begins (an instance may answer several).
+            events: None,
             scratch,
             git: self.git.clone(),
         };
@@ -351,7 +340,7 @@ impl Runtime {
                 .define_unknown_imports_as_traps(component)
                 .map_err(LoadError::Describe)?;
         }
-        let mut store = self.store("describe", WasiCtxBuilder::new(), None, None);
+        let mut store = self.store("describe", WasiCtxBuilder::new(), None);
         store.set_epoch_deadline(ticks(Duration::from_secs(10)));
         store.epoch_deadline_trap();
         let bindings = GitPlugin::instantiate_async(&mut store, component, &linker)
@@ -364,6 +353,20 @@ impl Runtime {
             .map_err(LoadError::Describe)?;
         convert_info(raw)
     }
+}
+
+/// Writes a file of the compiled-component cache whole, then renames it into
+/// place. The partial file has a name of its own: two loads of one component at
+/// once (two hosts of one process, or two processes) must not rename each
+/// other's.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let partial = path.with_file_name(format!("{name}.{}.partial", uuid::Uuid::new_v4().simple()));
+    let written = std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 fn ticks(timeout: Duration) -> u64 {
@@ -511,7 +514,7 @@ impl ComponentService {
                 let (stdout, stderr) = (MemoryOutputPipe::new(room), MemoryOutputPipe::new(room));
                 wasi.stdout(stdout.clone()).stderr(stderr.clone());
                 let scratch = scratch.map(Path::to_path_buf);
-                let store = self.runtime.store(&self.info.name, wasi, None, scratch);
+                let store = self.runtime.store(&self.info.name, wasi, scratch);
                 warm::Instance::new(store, stdout, stderr)
             }
         };
