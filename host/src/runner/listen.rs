@@ -79,7 +79,34 @@ impl Drop for Hearing {
     }
 }
 
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let topics: Vec<String> = self
+            .topics
+            .lock()
+            .expect("topics lock")
+            .keys()
+            .cloned()
+            .collect();
+        let mut map = f.debug_map();
+        for topic in &topics {
+            map.entry(topic, &self.under_way(topic));
+        }
+        map.finish()
+    }
+}
+
 impl Listeners {
+    /// How many requests are under way on `topic` (heard, not yet dropped).
+    pub(super) fn under_way(&self, topic: &str) -> usize {
+        let cell = self.topics.lock().expect("topics lock").get(topic).cloned();
+        let Some(watch) = cell.as_ref().and_then(|cell| cell.get()) else {
+            return 0;
+        };
+        let requests = watch.requests.lock().expect("requests lock");
+        requests.as_ref().map_or(0, HashMap::len)
+    }
+
     /// Starts hearing what comes back about request `id` on `topic` (before it is
     /// published, so that nothing about it is missed).
     pub(super) async fn listen(

@@ -10,8 +10,7 @@ use crate::bus::{Bus, BusError, Will};
 use crate::presence::{Change, Departure, Hosts};
 use crate::protocol::{self, CORRELATION_FIELD, Finish, Object, Status};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a request got no usable answer.
@@ -67,42 +66,22 @@ pub struct Pending(Arc<PendingInner>);
 
 #[derive(Default)]
 struct PendingInner {
-    counts: Mutex<BTreeMap<String, usize>>,
     hosts: tokio::sync::OnceCell<Hosts>,
-    /// What comes back on each action topic, handed to its requests by id.
+    /// What comes back on each action topic, handed to its requests by id; it
+    /// knows which requests are under way on each.
     listeners: Listeners,
 }
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let counts = self.0.counts.lock().expect("pending lock");
-        f.debug_tuple("Pending").field(&*counts).finish()
+        f.debug_tuple("Pending").field(&self.0.listeners).finish()
     }
 }
 
 impl Pending {
-    fn enter(&self, topic: &str) -> PendingGuard {
-        *self
-            .0
-            .counts
-            .lock()
-            .expect("pending lock")
-            .entry(topic.to_string())
-            .or_default() += 1;
-        PendingGuard {
-            pending: self.clone(),
-            topic: topic.to_string(),
-        }
-    }
-
+    /// True when one request alone is under way on `topic`.
     fn alone(&self, topic: &str) -> bool {
-        self.0
-            .counts
-            .lock()
-            .expect("pending lock")
-            .get(topic)
-            .copied()
-            == Some(1)
+        self.0.listeners.under_way(topic) == 1
     }
 
     /// The hosts on `bus`'s broker, watched from the first request on.
@@ -112,26 +91,6 @@ impl Pending {
             .get_or_try_init(|| Hosts::watch(bus))
             .await
             .cloned()
-    }
-}
-
-struct PendingGuard {
-    pending: Pending,
-    topic: String,
-}
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        if let Some(count) = self
-            .pending
-            .0
-            .counts
-            .lock()
-            .expect("pending lock")
-            .get_mut(&self.topic)
-        {
-            *count -= 1;
-        }
     }
 }
 
@@ -165,7 +124,7 @@ pub async fn request(
     request_among(bus, topic, fields, wait, progress, &Pending::default()).await
 }
 
-/// [`request`], one of several under way at once (`pending` counts them).
+/// [`request`], one of several under way at once (`pending` knows them).
 ///
 /// The request is published at least once (QoS 1) and sent again, with the same
 /// correlation id, after our own reconnection, or when the host that took it (its
@@ -181,7 +140,6 @@ pub async fn request_among(
     mut progress: impl FnMut(String),
     pending: &Pending,
 ) -> Result<Finish, RequestError> {
-    let _pending = pending.enter(topic);
     let service = protocol::service_of(topic).to_string();
     let id = uuid::Uuid::new_v4().to_string();
     let hosts = pending.hosts(bus).await?;
